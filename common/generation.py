@@ -1,0 +1,119 @@
+"""Batched greedy generation and the resumable weak-label cache.
+
+Prompts are tokenised with the tokenizer's special tokens (BOS where the model uses one, as the original), left
+padded and sent several at a time with an attention mask; each sequence stops at its own EOS. Only the new
+tokens are decoded, so no "### Answer:" split of the full text is needed.
+"""
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+from tqdm.auto import tqdm
+
+from .errors import UserError
+
+
+def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 8,
+             do_sample: bool = False, desc: str = "generating") -> list[str]:
+    """Continuations of `prompts` (decoded new tokens, special tokens skipped), in the order of `prompts`.
+
+    Prompts are grouped by token length so that a batch carries little padding. `do_sample=False` is greedy;
+    True samples with the model's own generation config (temperature, top_p), as the original's Llama runs did.
+    """
+    outputs: list[str] = [""] * len(prompts)
+    for batch_ids, texts in _generate_batches(model, tokenizer, prompts, max_new_tokens, batch_size, do_sample, desc):
+        for i, text in zip(batch_ids, texts):
+            outputs[i] = text
+    return outputs
+
+
+def _generate_batches(model, tokenizer, prompts, max_new_tokens, batch_size, do_sample, desc):
+    import torch
+
+    lengths = [len(tokenizer(p)["input_ids"]) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+    padding_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # generation continues from the last real token of every row
+    device = _input_device(model)
+    try:
+        with tqdm(total=len(prompts), desc=desc, disable=None) as bar:
+            for start in range(0, len(order), batch_size):
+                ids = order[start:start + batch_size]
+                enc = tokenizer([prompts[i] for i in ids], return_tensors="pt", padding=True).to(device)
+                with torch.no_grad():
+                    out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                                         pad_token_id=tokenizer.pad_token_id)
+                new_tokens = out[:, enc["input_ids"].shape[1]:]
+                yield ids, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+                bar.update(len(ids))
+    finally:
+        tokenizer.padding_side = padding_side
+
+
+def _input_device(model):
+    try:
+        return model.device
+    except AttributeError:
+        return next(model.parameters()).device
+
+
+def prompt_key(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:20]
+
+
+def cached_generate(model_loader, prompts: Sequence[str], cache_path: Path, identity: dict, max_new_tokens: int,
+                    batch_size: int = 8, do_sample: bool = False, desc: str = "querying weak model") -> list[str]:
+    """`generate`, with every finished answer appended to a JSONL cache so that a re-run resumes after a crash.
+
+    The cache's first line records `identity` (weak model, adapter digest, decoding settings); a cache written
+    under another identity is refused rather than silently mixed in. Answers are keyed by a hash of the prompt,
+    so a larger re-run reuses the answers of a smaller one. `model_loader()` returning (model, tokenizer) is
+    called only if some prompt is not cached yet.
+    """
+    done = read_cache(cache_path, identity)
+    todo = [p for p in dict.fromkeys(prompts) if prompt_key(p) not in done]
+    if todo:
+        model, tokenizer = model_loader()
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        new_file = not cache_path.exists() or cache_path.stat().st_size == 0
+        with open(cache_path, "a", encoding="utf-8") as f:
+            if new_file:
+                f.write(json.dumps({"identity": identity}) + "\n")
+            for ids, texts in _generate_batches(model, tokenizer, todo, max_new_tokens, batch_size, do_sample, desc):
+                for i, text in zip(ids, texts):
+                    done[prompt_key(todo[i])] = text
+                    f.write(json.dumps({"key": prompt_key(todo[i]), "output": text}) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+    return [done[prompt_key(p)] for p in prompts]
+
+
+def read_cache(cache_path: Path, identity: dict) -> dict[str, str]:
+    """Answers already in the cache, keyed by prompt hash. A torn last line (a crash mid-write) is cut off."""
+    if not cache_path.exists():
+        return {}
+    text = cache_path.read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+        cache_path.write_text(text, encoding="utf-8")
+    lines = text.splitlines()
+    if not lines:
+        return {}
+    try:
+        header = json.loads(lines[0])["identity"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{cache_path} is not a weak-label cache; move it away and re-run")
+    if header != identity:
+        diff = sorted(k for k in set(header) | set(identity) if header.get(k) != identity.get(k))
+        raise UserError(f"{cache_path} was written by another run (it differs in {diff}); "
+                        "delete it or use another --output_dir")
+    done = {}
+    for n, line in enumerate(lines[1:], start=2):
+        try:
+            record = json.loads(line)
+            done[record["key"]] = record["output"]
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"{cache_path} line {n} is corrupt; delete the file to query again")
+    return done

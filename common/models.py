@@ -1,0 +1,98 @@
+"""Model registry and loading: the original CLI names, the embedded default pair, any local folder or hub id.
+
+A name resolves to a folder under the repository's `models/` (SPEC B §3.1) or is used as a path / hub id as is.
+On a GPU models load in bf16 with device_map="auto"; on CPU in fp32. Nothing here hard-codes a device.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = REPO_ROOT / "models"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    local_dir: str          # folder name under models/
+    hub_id: str | None      # where to download it from (None: built by models/prepare_embedded.py)
+
+
+MODEL_REGISTRY: dict[str, ModelSpec] = {
+    "LLAMA2-7B": ModelSpec("Llama-2-7b-chat-hf", "meta-llama/Llama-2-7b-chat-hf"),
+    "Mistral-7B": ModelSpec("mistralai_Mistral-7B-Instruct-v0.2", "mistralai/Mistral-7B-Instruct-v0.2"),
+    "LLAMA2-13B": ModelSpec("Llama-2-13b-chat-hf", "meta-llama/Llama-2-13b-chat-hf"),
+    "LLAMA3-8B": ModelSpec("Llama-3-8B", "meta-llama/Meta-Llama-3-8B"),
+    "SmolLM2-135M": ModelSpec("SmolLM2-135M", None),
+    "Gemma3-270M": ModelSpec("Gemma3-270M", None),
+}
+DEFAULT_WEAK = "SmolLM2-135M"
+DEFAULT_STRONG = "Gemma3-270M"
+
+
+def resolve_model_path(name: str, override: str | None = None, models_dir: Path = MODELS_DIR) -> str:
+    """Where to load model `name` from: `override` if given, else the registry folder, else `name` as path/hub id.
+
+    Raises UserError, saying what to create, when a registered model's folder is missing or holds no weights.
+    """
+    if override:
+        path = Path(override).expanduser()
+        if not path.is_dir():
+            raise UserError(f"model folder {path} does not exist")
+        _check_weights(path)
+        return str(path)
+    if name in MODEL_REGISTRY:
+        spec = MODEL_REGISTRY[name]
+        path = models_dir / spec.local_dir
+        if not path.is_dir():
+            how = (f"download it, e.g. `huggingface-cli download {spec.hub_id} --local-dir {path}`"
+                   if spec.hub_id else "build it with `python models/prepare_embedded.py` (or `make setup`)")
+            raise UserError(f"model {name!r} expects the folder {path}, which does not exist: {how}")
+        _check_weights(path)
+        return str(path)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        _check_weights(path)
+        return str(path)
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
+        return name  # a hub id; from_pretrained downloads it (needs network access)
+    known = ", ".join(MODEL_REGISTRY)
+    raise UserError(f"unknown model {name!r}: use one of {known}, a local model folder, or a hub id 'org/name'")
+
+
+def _check_weights(path: Path) -> None:
+    has_weights = any(path.glob("*.safetensors")) or any(path.glob("*.bin"))
+    if not (path / "config.json").exists() or not has_weights:
+        raise UserError(f"model folder {path} has no config.json and weights (*.safetensors or *.bin); "
+                        "put a Hugging Face checkpoint there")
+
+
+def model_slug(name: str) -> str:
+    """A file-name-safe form of a model name for output names ('org/model' -> 'org_model')."""
+    return name.rstrip("/").replace("/", "_").replace("\\", "_")
+
+
+def load_model_and_tokenizer(path: str, adapter_path: str | None = None):
+    """Load a causal LM and its tokenizer; bf16 + device_map='auto' on CUDA, fp32 on CPU.
+
+    The tokenizer gets a pad token (eos, as the original) if it has none. If `adapter_path` is given, the LoRA
+    adapter there is attached (kept as a PEFT wrapper, not merged).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if torch.cuda.is_available():
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, device_map="auto")
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    if adapter_path is not None:
+        from peft import PeftModel
+
+        if not Path(adapter_path).is_dir():
+            raise UserError(f"LoRA adapter {adapter_path} does not exist: run the script that trains it first")
+        model = PeftModel.from_pretrained(model, adapter_path)
+    model.eval()
+    return model, tokenizer

@@ -1,0 +1,250 @@
+"""The five stages of the method, written once for every dataset: each entry script calls one of these.
+
+weak supervisor -> naive W2S / ceiling -> uncertainty filtering (UF) -> reliability re-weighting (RW).
+Outputs land under the run's output folder (the dataset folder by default) with the original names:
+`models/` (LoRA adapters), `results/` (.txt, .json, per-question predictions), the weak-label CSVs, and
+`cache/` (the resumable weak-answer caches).
+"""
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from .config import RunConfig
+from .errors import UserError
+from .evaluation import evaluate_generation
+from .generation import cached_generate
+from .models import load_model_and_tokenizer, model_slug, resolve_model_path
+from .reliability import (add_question_statistics, filter_by_entropy, median_threshold, sample_rows)
+from .results import write_csv_atomic, write_results
+from .seeding import seed_everything
+from .task import Pools, Task
+from .training import TrainConfig, train_lora
+
+
+# ---- small helpers shared by the stages ----
+
+def output_root(task: Task, cfg: RunConfig) -> Path:
+    return Path(cfg.output_dir) if cfg.output_dir else task.folder
+
+
+def run_names(task: Task, cfg: RunConfig) -> dict[str, str]:
+    return task.names(model_slug(cfg.weak_model_name), model_slug(cfg.strong_model_name), cfg.do_sampling)
+
+
+def load_pools(task: Task, cfg: RunConfig) -> Pools:
+    """The dataset's pools, each cut to the first `cfg.limit` rows (the pools are already shuffled)."""
+    pools = task.load_pools(cfg.seed)
+    if cfg.limit is not None:
+        pools = Pools(*(p.head(cfg.limit).reset_index(drop=True) for p in (pools.train, pools.transfer, pools.test)),
+                      source=pools.source)
+    print(f"data: {pools.source} | train {len(pools.train)}, transfer {len(pools.transfer)}, test {len(pools.test)}")
+    return pools
+
+
+def head_fraction(frame: pd.DataFrame, fraction: float) -> pd.DataFrame:
+    """The first `fraction` of the rows (at least one), as the original's np.split at int(fraction * n)."""
+    return frame.iloc[: max(1, int(fraction * len(frame)))]
+
+
+def train_config(task: Task, cfg: RunConfig) -> TrainConfig:
+    """The run's TrainConfig with the run seed and, unless set, the dataset's max length filled in."""
+    return replace(cfg.train, seed=cfg.seed, max_length=cfg.train.max_length or task.max_length)
+
+
+def weak_adapter_dir(task: Task, cfg: RunConfig) -> Path:
+    return output_root(task, cfg) / "models" / run_names(task, cfg)["weak_adapter"]
+
+
+def weak_identity(task: Task, cfg: RunConfig, max_new_tokens: int) -> dict:
+    """What makes a cached weak answer valid: the model, the adapter's exact weights and the decoding settings."""
+    adapter = weak_adapter_dir(task, cfg)
+    weights = adapter / "adapter_model.safetensors"
+    if not weights.exists():
+        raise UserError(f"weak supervisor adapter {adapter} not found: run "
+                        f"create_weak_supervisor_on_{task.name}.py --weak_model_name {cfg.weak_model_name} first")
+    return {"dataset": task.name, "weak_model": cfg.weak_model_name,
+            "weak_model_path": resolve_model_path(cfg.weak_model_name, cfg.weak_model_path),
+            "adapter_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+            "max_new_tokens": max_new_tokens, "do_sample": cfg.do_sample, "seed": cfg.seed}
+
+
+def query_weak(task: Task, cfg: RunConfig, prompts: list[str], max_new_tokens: int, cache_name: str) -> list[str]:
+    """Weak-supervisor answers to `prompts`, resumable through `cache/{cache_name}.jsonl`."""
+    identity = weak_identity(task, cfg, max_new_tokens)
+
+    def load():
+        return load_model_and_tokenizer(identity["weak_model_path"], str(weak_adapter_dir(task, cfg)))
+
+    cache = output_root(task, cfg) / "cache" / f"{cache_name}.jsonl"
+    return cached_generate(load, prompts, cache, identity, max_new_tokens, cfg.query_batch_size, cfg.do_sample)
+
+
+def load_strong(cfg: RunConfig):
+    return load_model_and_tokenizer(resolve_model_path(cfg.strong_model_name, cfg.strong_model_path))
+
+
+def evaluate_and_save(task: Task, cfg: RunConfig, model, tokenizer, test: pd.DataFrame, stem: str,
+                      extra: dict) -> dict:
+    """Test accuracy of `model`; writes results/{stem}.txt, .json and _predictions.csv, prints a summary."""
+    prompts = [task.eval_prompt(row) for row in test.itertuples(index=False)]
+    labels = [task.eval_label(row) for row in test.itertuples(index=False)]
+    metrics, outputs, predictions = evaluate_generation(
+        model, tokenizer, prompts, labels, task.parse_eval, task.eval_tokens, cfg.eval_batch_size, cfg.do_sample,
+        task.with_report)
+    results_dir = output_root(task, cfg) / "results"
+    write_results(results_dir, stem, metrics, cfg.to_dict(), extra)
+    write_csv_atomic(pd.DataFrame({"label": labels, "prediction": predictions, "output": outputs}),
+                     results_dir / f"{stem}_predictions.csv")
+    print(f"{stem}: accuracy {metrics['accuracy']:.4f} on {metrics['n']} test questions "
+          f"-> {results_dir / (stem + '.txt')}")
+    return metrics
+
+
+def train_save_evaluate(task: Task, cfg: RunConfig, model, tokenizer, prompts, completions, pools: Pools,
+                        stem: str, extra: dict, weights=None) -> dict:
+    out = output_root(task, cfg)
+    model = train_lora(model, tokenizer, prompts, completions, train_config(task, cfg), out / "models" / "tmp",
+                       weights)
+    model.save_pretrained(out / "models" / stem)
+    print(f"saved LoRA adapter to {out / 'models' / stem}")
+    extra = {"data_source": pools.source, "train_examples": len(prompts), **extra}
+    return evaluate_and_save(task, cfg, model, tokenizer, pools.test, stem, extra)
+
+
+# ---- the five stages ----
+
+def create_weak_supervisor(task: Task, cfg: RunConfig) -> dict:
+    """LoRA-SFT the weak model on ground truth (train pool), save the adapter, report its test accuracy."""
+    seed_everything(cfg.seed)
+    names = run_names(task, cfg)
+    pools = load_pools(task, cfg)
+    model, tokenizer = load_model_and_tokenizer(resolve_model_path(cfg.weak_model_name, cfg.weak_model_path))
+    rows = head_fraction(pools.train, task.sft_fraction)
+    prompts, completions = zip(*(task.weak_sft_example(r) for r in rows.itertuples(index=False)))
+    out = output_root(task, cfg)
+    model = train_lora(model, tokenizer, prompts, completions, train_config(task, cfg), out / "models" / "tmp")
+    model.save_pretrained(out / "models" / names["weak_adapter"])
+    print(f"saved weak supervisor adapter to {out / 'models' / names['weak_adapter']}")
+    extra = {"stage": "weak_supervisor", "data_source": pools.source, "train_examples": len(prompts)}
+    return evaluate_and_save(task, cfg, model, tokenizer, pools.test, names["weak_results"], extra)
+
+
+def naive_weak_to_strong(task: Task, cfg: RunConfig) -> dict:
+    """Weak labels on the transfer pool (cached CSV), then LoRA-SFT the strong model on them (naive W2S)."""
+    seed_everything(cfg.seed)
+    names = run_names(task, cfg)
+    pools = load_pools(task, cfg)
+    transfer = pools.transfer
+    tokens = cfg.query_max_new_tokens or task.naive_query_tokens
+    prompts = [task.naive_query_prompt(r) for r in transfer.itertuples(index=False)]
+    outputs = query_weak(task, cfg, prompts, tokens, Path(names["naive_csv"]).stem)
+    labelled = transfer.assign(weak_label=[task.clean_weak_label(o) for o in outputs])
+    write_csv_atomic(labelled, output_root(task, cfg) / names["naive_csv"])
+    weak_correct = [task.parse_eval(w) == task.eval_label(r)
+                    for w, r in zip(labelled["weak_label"], labelled.itertuples(index=False))]
+
+    rows = head_fraction(labelled, task.sft_fraction)
+    pairs = [task.naive_example(r, r.weak_label) for r in rows.itertuples(index=False)]
+    model, tokenizer = load_strong(cfg)
+    extra = {"stage": "naive_w2s", "weak_label_accuracy": sum(weak_correct) / len(weak_correct)}
+    return train_save_evaluate(task, cfg, model, tokenizer, *zip(*pairs), pools, names["naive_run"], extra)
+
+
+def sft_on_groundtruth(task: Task, cfg: RunConfig) -> dict:
+    """The ceiling: LoRA-SFT the strong model on the transfer pool's ground truth."""
+    seed_everything(cfg.seed)
+    names = run_names(task, cfg)
+    pools = load_pools(task, cfg)
+    rows = head_fraction(pools.transfer, task.sft_fraction)
+    pairs = [task.ceiling_example(r) for r in rows.itertuples(index=False)]
+    model, tokenizer = load_strong(cfg)
+    return train_save_evaluate(task, cfg, model, tokenizer, *zip(*pairs), pools, names["ceiling_run"],
+                               {"stage": "ceiling"})
+
+
+def weak_answers_with_entropy(task: Task, cfg: RunConfig, transfer: pd.DataFrame) -> pd.DataFrame:
+    """k prompt variants per transfer question, the weak supervisor's answers, and their per-question entropy.
+
+    Writes the original's entropy CSV (one row per variant, k consecutive rows per question) and returns it.
+    """
+    names = run_names(task, cfg)
+    variant_rows = task.variants(transfer, cfg.seed)
+    tokens = cfg.query_max_new_tokens or task.multi_query_tokens
+    outputs = query_weak(task, cfg, list(variant_rows["prompt"]), tokens, Path(names["entropy_csv"]).stem)
+    variant_rows = variant_rows.assign(model_output=outputs)
+    variant_rows["model_pred"] = [task.answer_key(r, o) for r, o in zip(variant_rows.itertuples(index=False),
+                                                                         outputs)]
+    rows = add_question_statistics(variant_rows, task.temperature)
+    columns = task.entropy_columns + ["question_id"]
+    write_csv_atomic(rows[columns], output_root(task, cfg) / names["entropy_csv"])
+    return rows
+
+
+def multi_query_example(row) -> tuple[str, str]:
+    """UF and RW train on the variant prompt followed by a space and the weak model's raw output."""
+    return row.prompt, " " + str(row.model_output)
+
+
+def uncertainty_filtering(task: Task, cfg: RunConfig) -> dict:
+    """UF: keep the rows whose answer entropy is <= the median, LoRA-SFT the strong model on them."""
+    seed_everything(cfg.seed)
+    names = run_names(task, cfg)
+    pools = load_pools(task, cfg)
+    rows = weak_answers_with_entropy(task, cfg, pools.transfer)
+    if (rows["model_pred"] == task.invalid_answer).all():
+        raise UserError("no weak answer could be parsed: check the weak supervisor (its outputs are in "
+                        f"{output_root(task, cfg) / names['entropy_csv']})")
+    threshold = median_threshold(rows["entropy"])
+    kept = filter_by_entropy(rows, threshold)
+    if kept.empty:
+        raise UserError("the entropy filter kept no rows")
+    if cfg.do_sampling:
+        kept = sample_rows(kept, len(rows) // task.k, task.uf_sampling_replace, cfg.seed)
+    kept = head_fraction(kept.sample(frac=1, random_state=cfg.seed), task.uf_fraction)
+    print(f"UF: threshold {threshold:.6f}, {len(kept)} of {len(rows)} rows to train on")
+    pairs = [multi_query_example(r) for r in kept.itertuples(index=False)]
+    model, tokenizer = load_strong(cfg)
+    extra = {"stage": "uncertainty_filtering", "entropy_threshold": threshold, "rows_total": len(rows),
+             "rows_kept": int((rows["entropy"] <= threshold + 1e-9).sum())}
+    return train_save_evaluate(task, cfg, model, tokenizer, *zip(*pairs), pools, names["uf_run"], extra)
+
+
+def read_entropy_csv(task: Task, cfg: RunConfig) -> pd.DataFrame:
+    names = run_names(task, cfg)
+    path = output_root(task, cfg) / names["entropy_csv"]
+    if not path.exists():
+        raise UserError(f"{path} not found: run our_method_uncertainty_filtering.py with the same "
+                        "--weak_model_name (and --output_dir) first; re-weighting reuses its weak answers")
+    # keep_default_na=False: the invalid marker "None" must stay a string, not become NaN.
+    rows = pd.read_csv(path, keep_default_na=False, dtype={"model_pred": str})
+    missing = [c for c in task.entropy_columns + ["question_id"] if c not in rows.columns]
+    if missing:
+        raise UserError(f"{path} lacks the columns {missing}; re-run our_method_uncertainty_filtering.py")
+    if rows.empty:
+        raise UserError(f"{path} has no rows")
+    return rows
+
+
+def reliability_reweighting(task: Task, cfg: RunConfig) -> dict:
+    """RW: every (variant, weak answer) row, its loss weighted by the softmax reliability score of its answer."""
+    seed_everything(cfg.seed)
+    names = run_names(task, cfg)
+    pools = load_pools(task, cfg)
+    rows = read_entropy_csv(task, cfg)
+    if task.rw_drops_invalid:
+        invalid = rows.groupby("question_id")["model_pred"].transform(lambda a: (a == str(task.invalid_answer)).any())
+        rows = rows[~invalid]
+    if rows.empty:
+        raise UserError("every question has an unparseable weak answer; nothing to re-weight")
+    rows = add_question_statistics(rows, task.temperature)
+    if cfg.do_sampling:
+        rows = sample_rows(rows, len(rows) // task.k, task.rw_sampling_replace, cfg.seed)
+    rows = rows.sample(frac=1, random_state=cfg.seed)
+    print(f"RW: {len(rows)} rows, mean reliability score {rows['answer_score'].mean():.4f}")
+    pairs = [multi_query_example(r) for r in rows.itertuples(index=False)]
+    model, tokenizer = load_strong(cfg)
+    extra = {"stage": "reweighting", "rows": len(rows), "mean_answer_score": float(rows["answer_score"].mean())}
+    return train_save_evaluate(task, cfg, model, tokenizer, *zip(*pairs), pools, names["rw_run"], extra,
+                               weights=list(rows["answer_score"]))

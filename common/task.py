@@ -1,0 +1,80 @@
+"""What a dataset must provide to the generic pipelines; each dataset folder implements one `Task` subclass."""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Hashable
+
+import pandas as pd
+
+
+@dataclass
+class Pools:
+    """The three disjoint pools of SPEC B §0, each already ordered by the dataset's recipe (shuffles done)."""
+    train: pd.DataFrame       # weak-supervisor SFT pool
+    transfer: pd.DataFrame    # the code's "validation": weak labels, naive W2S, ceiling, UF, RW
+    test: pd.DataFrame
+    source: str               # where the rows came from, for the results json and the README
+
+
+class Task:
+    """Dataset knowledge: data, prompt templates, variants, answer parsing and the original output names."""
+
+    name: str                          # used in file names, e.g. "mmlu"
+    folder: Path                       # the dataset folder; outputs go there by default
+    k: int = 5                         # prompt variants per question
+    temperature: float = 0.2           # reliability-score softmax temperature
+    naive_query_tokens: int = 50       # max new tokens, naive weak labels
+    multi_query_tokens: int = 50       # max new tokens, multi-query (UF / RW)
+    eval_tokens: int = 5               # max new tokens, evaluation
+    sft_fraction: float = 0.8          # share of the weak / naive / ceiling pools that is trained on
+    uf_fraction: float = 0.8           # share of the UF rows trained on (the rest was never used by the original)
+    uf_sampling_replace: bool = False  # --do_sampling draws with replacement (UF)?
+    rw_sampling_replace: bool = False  # ... (RW)?
+    invalid_answer: Hashable = "None"  # the normalised answer of an unparseable output
+    rw_drops_invalid: bool = True      # RW skips questions with any invalid answer (SPEC B §1.5)
+    with_report: bool = True           # results carry a per-class report
+    max_length: int = 512
+
+    # ---- data ----
+    def load_pools(self, seed: int) -> Pools:
+        raise NotImplementedError
+
+    # ---- prompts: (prompt, completion) pairs for training, prompts for querying ----
+    def weak_sft_example(self, row) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def naive_query_prompt(self, row) -> str:
+        raise NotImplementedError
+
+    def clean_weak_label(self, output: str) -> str:
+        return output.strip()
+
+    def naive_example(self, row, weak_label: str) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def ceiling_example(self, row) -> tuple[str, str]:
+        raise NotImplementedError
+
+    # ---- multi-query ----
+    def variants(self, transfer: pd.DataFrame, seed: int) -> pd.DataFrame:
+        """k rows per question, in question order, with `question_id`, `prompt` and the entropy-CSV columns."""
+        raise NotImplementedError
+
+    def answer_key(self, variant_row, output: str) -> Hashable:
+        """The normalised answer whose agreement is counted, or `invalid_answer`."""
+        raise NotImplementedError
+
+    entropy_columns: list[str] = []
+
+    # ---- evaluation ----
+    def eval_prompt(self, row) -> str:
+        raise NotImplementedError
+
+    def parse_eval(self, output: str) -> Hashable:
+        raise NotImplementedError
+
+    def eval_label(self, row) -> Hashable:
+        raise NotImplementedError
+
+    # ---- output names (SPEC B §3.3) ----
+    def names(self, weak: str, strong: str, sampling: bool) -> dict[str, str]:
+        raise NotImplementedError

@@ -1,0 +1,155 @@
+"""LoRA supervised fine-tuning with completion-only labels and a per-example weighted loss.
+
+Every training run of the project (weak supervisor, naive W2S, ceiling, UF, RW) goes through `train_lora`; the
+unweighted runs simply give every example weight 1.0.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from transformers import Trainer, TrainingArguments
+
+IGNORE_INDEX = -100
+LOSS_NORMALISATIONS = ("answer_tokens", "all_positions")
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one LoRA SFT run; the defaults are the original's (SPEC B §3.2)."""
+    lr: float = 5e-5
+    epochs: float = 3.0
+    micro_batch_size: int = 4
+    effective_batch_size: int = 24        # micro batch x gradient accumulation
+    max_length: int | None = None         # tokens, prompt + answer, cut at the end; None: the dataset's (512)
+    loss_normalisation: str = "answer_tokens"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    seed: int = 42
+    logging_steps: int = 10
+
+
+def tokenize_completion(tokenizer, prompt: str, completion: str, max_length: int) -> dict | None:
+    """Token ids and labels for one SFT example: only the completion and its EOS are trained.
+
+    The prompt is tokenised with the tokenizer's special tokens (BOS), the completion without, and EOS is
+    appended as a token id (not as text), so the model learns to stop. Prompt positions get label -100. The
+    sequence is cut to `max_length` at the end; None is returned if no completion token survives the cut.
+    """
+    prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    input_ids = (prompt_ids + completion_ids)[:max_length]
+    labels = ([IGNORE_INDEX] * len(prompt_ids) + completion_ids)[:max_length]
+    if all(label == IGNORE_INDEX for label in labels):
+        return None
+    return {"input_ids": input_ids, "labels": labels}
+
+
+class CompletionCollator:
+    """Right-pads a list of tokenised examples to the longest in the batch; padding gets label -100, mask 0."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        width = max(len(f["input_ids"]) for f in features)
+        batch = {"input_ids": [], "attention_mask": [], "labels": []}
+        for f in features:
+            pad = width - len(f["input_ids"])
+            batch["input_ids"].append(list(f["input_ids"]) + [self.pad_token_id] * pad)
+            batch["attention_mask"].append([1] * len(f["input_ids"]) + [0] * pad)
+            batch["labels"].append(list(f["labels"]) + [IGNORE_INDEX] * pad)
+        out = {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+        out["weights"] = torch.tensor([float(f.get("weight", 1.0)) for f in features], dtype=torch.float32)
+        return out
+
+
+def weighted_causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor,
+                            normalisation: str = "answer_tokens") -> torch.Tensor:
+    """Next-token cross-entropy, each example's token losses multiplied by its weight w_b.
+
+    With ℓ_{b,t} = CE(logits[b, t], labels[b, t+1]) over the positions whose label is not -100:
+    - "answer_tokens" (default): Σ_b w_b Σ_t ℓ_{b,t} / (number of answer tokens in the batch), i.e. the usual mean
+      over trained tokens; with all weights 1 it equals the standard causal-LM loss.
+    - "all_positions": Σ_b w_b Σ_t ℓ_{b,t} / (B·(L−1)), the original's torch.mean over every position, prompt and
+      padding included (SPEC B §1.6, quirk Q1), so the scale shrinks with prompt length and padding.
+    """
+    if normalisation not in LOSS_NORMALISATIONS:
+        raise ValueError(f"normalisation must be one of {LOSS_NORMALISATIONS}, got {normalisation!r}")
+    shift_logits = logits[:, :-1, :]
+    shift_labels = labels[:, 1:]
+    trained = shift_labels != IGNORE_INDEX
+    # CE only at trained positions: the full B x L x V tensor in fp32 would be large for 256k-token vocabularies.
+    token_loss = F.cross_entropy(shift_logits[trained].float(), shift_labels[trained], reduction="none")
+    token_weight = weights.to(token_loss.dtype)[:, None].expand_as(shift_labels)[trained]
+    total = (token_loss * token_weight).sum()
+    if normalisation == "answer_tokens":
+        return total / trained.sum().clamp(min=1)
+    return total / shift_labels.numel()
+
+
+class WeightedLossTrainer(Trainer):
+    """A Trainer whose loss is `weighted_causal_lm_loss` with the batch's per-example `weights`.
+
+    The loss is normalised per micro-batch; the Trainer divides it by the gradient-accumulation steps, so an
+    optimiser step averages the micro-batch losses.
+    """
+
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, *args, loss_normalisation: str = "answer_tokens", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_normalisation = loss_normalisation
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        weights = inputs.pop("weights")
+        labels = inputs.pop("labels")
+        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        loss = weighted_causal_lm_loss(outputs.logits, labels, weights, self.loss_normalisation)
+        return (loss, outputs) if return_outputs else loss
+
+
+def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[str], cfg: TrainConfig,
+               work_dir: Path, weights: Sequence[float] | None = None):
+    """Wrap `model` with a fresh LoRA adapter (peft's default target modules) and fine-tune it in place.
+
+    Returns the PEFT model; save the adapter with `.save_pretrained(dir)`. Examples whose completion does not fit
+    in `cfg.max_length` are dropped with a message.
+    """
+    from datasets import Dataset
+    from peft import LoraConfig, get_peft_model
+
+    weights = [1.0] * len(prompts) if weights is None else list(weights)
+    if not (len(prompts) == len(completions) == len(weights)):
+        raise ValueError("prompts, completions and weights must have the same length")
+    rows = []
+    for prompt, completion, weight in zip(prompts, completions, weights):
+        example = tokenize_completion(tokenizer, prompt, completion, cfg.max_length)
+        if example is not None:
+            rows.append({**example, "weight": float(weight)})
+    if len(rows) < len(prompts):
+        print(f"dropped {len(prompts) - len(rows)} of {len(prompts)} examples: no answer token within "
+              f"max_length={cfg.max_length}")
+    if not rows:
+        raise ValueError("no training example left after tokenisation")
+
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, bias="none",
+                      task_type="CAUSAL_LM")
+    model = get_peft_model(model, lora)
+    micro = max(1, min(cfg.micro_batch_size, cfg.effective_batch_size))
+    args = TrainingArguments(
+        output_dir=str(work_dir), learning_rate=cfg.lr, num_train_epochs=cfg.epochs,
+        per_device_train_batch_size=micro, gradient_accumulation_steps=max(1, cfg.effective_batch_size // micro),
+        lr_scheduler_type="linear", warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0,
+        logging_steps=cfg.logging_steps, save_strategy="no", report_to="none", seed=cfg.seed, data_seed=cfg.seed,
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(), remove_unused_columns=False,
+        disable_tqdm=None,
+    )
+    trainer = WeightedLossTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                                  data_collator=CompletionCollator(tokenizer.pad_token_id),
+                                  loss_normalisation=cfg.loss_normalisation)
+    trainer.train()
+    model.eval()
+    return model
