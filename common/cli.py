@@ -27,9 +27,12 @@ def build_parser(doc: str, weak: bool = True, strong: bool = True, method: bool 
     p.add_argument("--epochs", type=float, default=3.0, help="training epochs (default %(default)s)")
     p.add_argument("--seed", type=int, default=42, help="seed of every shuffle, draw and of training (default 42)")
     p.add_argument("--limit", type=int, help="use at most this many questions of each pool (for small runs)")
+    p.add_argument("--data_dir", type=Path, help="read the dataset's CSVs from here (default: dataset/ in this folder)")
     p.add_argument("--output_dir", type=Path, help="where models/, results/ and CSVs go (default: this folder)")
+    p.add_argument("--effective_batch_size", type=int, default=24,
+                   help="examples per optimiser step (default 24, as the original)")
     p.add_argument("--micro_batch_size", type=int, default=4,
-                   help="examples per forward pass; gradient accumulation makes up the effective batch of 24")
+                   help="examples per forward pass; gradient accumulation makes up the effective batch")
     p.add_argument("--max_length", type=int, help="max training tokens per example (default: the dataset's, 512)")
     p.add_argument("--loss_normalisation", choices=LOSS_NORMALISATIONS, default="answer_tokens",
                    help="answer_tokens: weighted mean over answer tokens (default); all_positions: the original's "
@@ -45,7 +48,7 @@ def build_parser(doc: str, weak: bool = True, strong: bool = True, method: bool 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """A RunConfig from parsed flags; rejects values that cannot make a run."""
-    for flag in ("limit", "micro_batch_size", "query_batch_size", "eval_batch_size", "query_max_new_tokens",
+    for flag in ("limit", "effective_batch_size", "micro_batch_size", "query_batch_size", "eval_batch_size", "query_max_new_tokens",
                  "max_length"):
         value = getattr(args, flag, None)
         if value is not None and value < 1:
@@ -53,6 +56,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.lr <= 0 or args.epochs <= 0:
         raise UserError("--lr and --epochs must be positive")
     train = TrainConfig(lr=args.lr, epochs=args.epochs, micro_batch_size=args.micro_batch_size,
+                        effective_batch_size=args.effective_batch_size,
                         max_length=args.max_length, loss_normalisation=args.loss_normalisation, seed=args.seed)
     return RunConfig(
         weak_model_name=getattr(args, "weak_model_name", DEFAULT_WEAK),
@@ -70,6 +74,9 @@ def run_stage(doc: str, stage, task_factory, weak: bool = True, strong: bool = T
 
     def main():
         args = build_parser(doc, weak, strong, method).parse_args()
-        stage(task_factory(), config_from_args(args))
+        cfg = config_from_args(args)
+        if args.data_dir is not None and not args.data_dir.is_dir():
+            raise UserError(f"--data_dir {args.data_dir} is not a folder")
+        stage(task_factory(args.data_dir) if args.data_dir else task_factory(), cfg)
 
     run_cli(main)

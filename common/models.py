@@ -68,8 +68,12 @@ def _check_weights(path: Path) -> None:
 
 
 def model_slug(name: str) -> str:
-    """A file-name-safe form of a model name for output names ('org/model' -> 'org_model')."""
-    return name.rstrip("/").replace("/", "_").replace("\\", "_")
+    """The model's name in output file names: a registry name as is, a local folder by its own name
+    ('/data/my-7b' -> 'my-7b'), a hub id with '/' replaced ('org/model' -> 'org_model')."""
+    path = Path(name).expanduser()
+    if name not in MODEL_REGISTRY and path.is_dir():
+        return path.resolve().name
+    return name.strip("/").replace("/", "_").replace("\\", "_")
 
 
 def load_model_and_tokenizer(path: str, adapter_path: str | None = None):

@@ -66,24 +66,38 @@ class CompletionCollator:
         return out
 
 
+def trained_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Indices t (0 .. L-2) of the positions whose next token is trained in at least one row of the batch.
+
+    Only these positions need logits; with a 256k-token vocabulary the LM head over every position would
+    dominate the cost of a training step.
+    """
+    return (labels[:, 1:] != IGNORE_INDEX).any(dim=0).nonzero().squeeze(-1)
+
+
 def weighted_causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor,
-                            normalisation: str = "answer_tokens") -> torch.Tensor:
+                            normalisation: str = "answer_tokens", positions: torch.Tensor | None = None
+                            ) -> torch.Tensor:
     """Next-token cross-entropy, each example's token losses multiplied by its weight w_b.
 
-    With ℓ_{b,t} = CE(logits[b, t], labels[b, t+1]) over the positions whose label is not -100:
-    - "answer_tokens" (default): Σ_b w_b Σ_t ℓ_{b,t} / (number of answer tokens in the batch), i.e. the usual mean
-      over trained tokens; with all weights 1 it equals the standard causal-LM loss.
-    - "all_positions": Σ_b w_b Σ_t ℓ_{b,t} / (B·(L−1)), the original's torch.mean over every position, prompt and
-      padding included (SPEC B §1.6, quirk Q1), so the scale shrinks with prompt length and padding.
+    logits: B x L x V for every position, or B x P x V at `positions` only (see `trained_positions`; the result
+    is the same). labels: B x L, -100 where nothing is trained. With ℓ_{b,t} = CE(logits[b, t], labels[b, t+1])
+    over the trained positions:
+    - "answer_tokens" (default): Σ_b w_b Σ_t ℓ_{b,t} / (number of trained tokens in the batch), the usual mean
+      over answer tokens; with all weights 1 it equals the standard causal-LM loss.
+    - "all_positions": Σ_b w_b Σ_t ℓ_{b,t} / (B·(L−1)), the original's torch.mean over every position of the
+      padded batch, prompt and padding included (SPEC B §1.6, quirk Q1): the scale shrinks with prompt length.
     """
     if normalisation not in LOSS_NORMALISATIONS:
         raise ValueError(f"normalisation must be one of {LOSS_NORMALISATIONS}, got {normalisation!r}")
-    shift_logits = logits[:, :-1, :]
     shift_labels = labels[:, 1:]
-    trained = shift_labels != IGNORE_INDEX
-    # CE only at trained positions: the full B x L x V tensor in fp32 would be large for 256k-token vocabularies.
-    token_loss = F.cross_entropy(shift_logits[trained].float(), shift_labels[trained], reduction="none")
-    token_weight = weights.to(token_loss.dtype)[:, None].expand_as(shift_labels)[trained]
+    if positions is None:
+        logits, targets = logits[:, :-1, :], shift_labels
+    else:
+        targets = shift_labels[:, positions]
+    trained = targets != IGNORE_INDEX
+    token_loss = F.cross_entropy(logits[trained].float(), targets[trained], reduction="none")
+    token_weight = weights.to(token_loss.dtype)[:, None].expand_as(targets)[trained]
     total = (token_loss * token_weight).sum()
     if normalisation == "answer_tokens":
         return total / trained.sum().clamp(min=1)
@@ -94,7 +108,7 @@ class WeightedLossTrainer(Trainer):
     """A Trainer whose loss is `weighted_causal_lm_loss` with the batch's per-example `weights`.
 
     The loss is normalised per micro-batch; the Trainer divides it by the gradient-accumulation steps, so an
-    optimiser step averages the micro-batch losses.
+    optimiser step averages its micro-batch losses. Logits are computed only where a token is trained.
     """
 
     loss_is_scaled_for_ga = False
@@ -106,8 +120,10 @@ class WeightedLossTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         weights = inputs.pop("weights")
         labels = inputs.pop("labels")
-        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
-        loss = weighted_causal_lm_loss(outputs.logits, labels, weights, self.loss_normalisation)
+        positions = trained_positions(labels)
+        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                        logits_to_keep=positions)
+        loss = weighted_causal_lm_loss(outputs.logits, labels, weights, self.loss_normalisation, positions)
         return (loss, outputs) if return_outputs else loss
 
 
@@ -145,7 +161,7 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
         lr_scheduler_type="linear", warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0,
         logging_steps=cfg.logging_steps, save_strategy="no", report_to="none", seed=cfg.seed, data_seed=cfg.seed,
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(), remove_unused_columns=False,
-        disable_tqdm=None,
+        disable_tqdm=None, dataloader_pin_memory=torch.cuda.is_available(),
     )
     trainer = WeightedLossTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                                   data_collator=CompletionCollator(tokenizer.pad_token_id),
