@@ -94,7 +94,7 @@ def evaluate_and_save(task: Task, cfg: RunConfig, model, tokenizer, test: pd.Dat
         model, tokenizer, prompts, labels, task.parse_eval, task.eval_tokens, cfg.eval_batch_size, cfg.do_sample,
         task.with_report)
     results_dir = output_root(task, cfg) / "results"
-    write_results(results_dir, stem, metrics, cfg.to_dict(), extra)
+    write_results(results_dir, stem, metrics, cfg.to_dict(), {"dataset": task.name, **extra})
     write_csv_atomic(pd.DataFrame({"label": labels, "prediction": predictions, "output": outputs}),
                      results_dir / f"{stem}_predictions.csv")
     print(f"{stem}: accuracy {metrics['accuracy']:.4f} on {metrics['n']} test questions "

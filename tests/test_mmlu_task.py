@@ -101,3 +101,16 @@ def test_offline_fallback_pools_are_disjoint_and_stratified():
     ids = [set(p["row_id"]) for p in (train, transfer, test)]
     assert len(ids[0] | ids[1] | ids[2]) == 14042  # every row in exactly one pool
     assert transfer["subject"].nunique() == 57
+
+
+def test_cais_rows_become_the_lukaemon_schema_without_each_subjects_first_row():
+    from mmlu.prepare_data import cais_to_lukaemon
+
+    cais = pd.DataFrame({"question": ["q1", "q2", "q3", "q4", "q5"],
+                         "subject": ["virology", "virology", "abstract_algebra", "abstract_algebra", "virology"],
+                         "choices": [["a", "b", "c", "d"]] * 5, "answer": [0, 1, 2, 3, 3]})
+    out = cais_to_lukaemon(cais)
+    assert list(out.columns) == ["subject", "input", "A", "B", "C", "D", "target"]
+    assert list(out["input"]) == ["q4", "q2", "q5"]  # q3 and q1 were their subject's first rows
+    assert list(out["subject"]) == ["abstract algebra", "virology", "virology"]
+    assert list(out["target"]) == ["D", "B", "D"]
