@@ -85,13 +85,16 @@ def load_model_and_tokenizer(path: str, adapter_path: str | None = None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        if torch.cuda.is_available():
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, device_map="auto")
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    except (OSError, ValueError) as err:  # missing files, no network for a hub id, an unknown architecture
+        raise UserError(f"could not load the model {path}: {err}")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    if torch.cuda.is_available():
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, device_map="auto")
-    else:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     if adapter_path is not None:
         from peft import PeftModel
 

