@@ -23,33 +23,47 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batc
     True samples with the model's own generation config (temperature, top_p), as the original's Llama runs did.
     """
     outputs: list[str] = [""] * len(prompts)
-    for batch_ids, texts in _generate_batches(model, tokenizer, prompts, max_new_tokens, batch_size, do_sample, desc):
-        for i, text in zip(batch_ids, texts):
+    batches = length_sorted_batches(tokenizer, prompts, batch_size)
+    for ids, texts in _run_batches(model, tokenizer, prompts, batches, max_new_tokens, do_sample, desc):
+        for i, text in zip(ids, texts):
             outputs[i] = text
     return outputs
 
 
-def _generate_batches(model, tokenizer, prompts, max_new_tokens, batch_size, do_sample, desc):
-    import torch
+def length_sorted_batches(tokenizer, prompts: Sequence[str], batch_size: int) -> list[list[int]]:
+    """Prompt indices cut into batches, longest prompt first (ties in input order), so padding stays small.
 
+    The batches depend only on the prompts, never on what is cached: a resumed run forms the same batches as
+    an uninterrupted one, so its greedy outputs are the same to the bit.
+    """
     lengths = [len(tokenizer(p)["input_ids"]) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def _run_batches(model, tokenizer, prompts, batches, max_new_tokens, do_sample, desc):
+    """Yield (indices, continuations) batch by batch, with a progress bar over prompts."""
+    with tqdm(total=sum(map(len, batches)), desc=desc, disable=None) as bar:
+        for ids in batches:
+            yield ids, _generate_batch(model, tokenizer, [prompts[i] for i in ids], max_new_tokens, do_sample)
+            bar.update(len(ids))
+
+
+def _generate_batch(model, tokenizer, texts: list[str], max_new_tokens: int, do_sample: bool) -> list[str]:
+    """One generate() call: left padding and an attention mask, so every row continues from its own last token
+    and stops at its own EOS (finished rows are padded until the longest is done)."""
+    import torch
+
     padding_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"  # generation continues from the last real token of every row
-    device = _input_device(model)
+    tokenizer.padding_side = "left"
     try:
-        with tqdm(total=len(prompts), desc=desc, disable=None) as bar:
-            for start in range(0, len(order), batch_size):
-                ids = order[start:start + batch_size]
-                enc = tokenizer([prompts[i] for i in ids], return_tensors="pt", padding=True).to(device)
-                with torch.no_grad():
-                    out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                                         pad_token_id=tokenizer.pad_token_id)
-                new_tokens = out[:, enc["input_ids"].shape[1]:]
-                yield ids, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-                bar.update(len(ids))
+        enc = tokenizer(texts, return_tensors="pt", padding=True).to(_input_device(model))
     finally:
         tokenizer.padding_side = padding_side
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                             pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
 def _input_device(model):
@@ -73,20 +87,23 @@ def cached_generate(model_loader, prompts: Sequence[str], cache_path: Path, iden
     called only if some prompt is not cached yet.
     """
     done = read_cache(cache_path, identity)
-    todo = [p for p in dict.fromkeys(prompts) if prompt_key(p) not in done]
-    if todo:
+    unique = list(dict.fromkeys(prompts))
+    if any(prompt_key(p) not in done for p in unique):
         model, tokenizer = model_loader()
+        batches = [ids for ids in length_sorted_batches(tokenizer, unique, batch_size)
+                   if any(prompt_key(unique[i]) not in done for i in ids)]
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         new_file = not cache_path.exists() or cache_path.stat().st_size == 0
         with open(cache_path, "a", encoding="utf-8") as f:
             if new_file:
                 f.write(json.dumps({"identity": identity}) + "\n")
-            for ids, texts in _generate_batches(model, tokenizer, todo, max_new_tokens, batch_size, do_sample, desc):
+            for ids, texts in _run_batches(model, tokenizer, unique, batches, max_new_tokens, do_sample, desc):
                 for i, text in zip(ids, texts):
-                    done[prompt_key(todo[i])] = text
-                    f.write(json.dumps({"key": prompt_key(todo[i]), "output": text}) + "\n")
+                    if prompt_key(unique[i]) not in done:
+                        done[prompt_key(unique[i])] = text
+                        f.write(json.dumps({"key": prompt_key(unique[i]), "output": text}) + "\n")
                 f.flush()
-                os.fsync(f.fileno())
+                os.fsync(f.fileno())  # a finished batch survives a crash
     return [done[prompt_key(p)] for p in prompts]
 
 

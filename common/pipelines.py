@@ -20,13 +20,28 @@ from .reliability import (add_question_statistics, filter_by_entropy, median_thr
 from .results import write_csv_atomic, write_results
 from .seeding import seed_everything
 from .task import Pools, Task
-from .training import TrainConfig, train_lora
+from .training import TrainConfig, save_adapter, train_lora
 
 
 # ---- small helpers shared by the stages ----
 
 def output_root(task: Task, cfg: RunConfig) -> Path:
+    """Where the run writes: --output_dir, or the dataset folder as the original."""
     return Path(cfg.output_dir) if cfg.output_dir else task.folder
+
+
+def begin_stage(task: Task, cfg: RunConfig) -> tuple[dict[str, str], Pools]:
+    """Seed everything, check the output folder is writable (before any hour of work), load the pools."""
+    seed_everything(cfg.seed)
+    root = output_root(task, cfg)
+    probe = root / "results" / ".write-test"
+    try:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"cannot write results under {root}: {err.strerror}; choose another --output_dir")
+    return run_names(task, cfg), load_pools(task, cfg)
 
 
 def run_names(task: Task, cfg: RunConfig) -> dict[str, str]:
@@ -105,9 +120,9 @@ def evaluate_and_save(task: Task, cfg: RunConfig, model, tokenizer, test: pd.Dat
 def train_save_evaluate(task: Task, cfg: RunConfig, model, tokenizer, prompts, completions, pools: Pools,
                         stem: str, extra: dict, weights=None) -> dict:
     out = output_root(task, cfg)
-    model = train_lora(model, tokenizer, prompts, completions, train_config(task, cfg), out / "models" / "tmp",
-                       weights)
-    model.save_pretrained(out / "models" / stem)
+    model = train_lora(model, tokenizer, prompts, completions, train_config(task, cfg),
+                       out / "models" / "checkpoints" / stem, weights)
+    save_adapter(model, out / "models" / stem)
     print(f"saved LoRA adapter to {out / 'models' / stem}")
     extra = {"data_source": pools.source, "train_examples": len(prompts), **extra}
     return evaluate_and_save(task, cfg, model, tokenizer, pools.test, stem, extra)
@@ -117,15 +132,14 @@ def train_save_evaluate(task: Task, cfg: RunConfig, model, tokenizer, prompts, c
 
 def create_weak_supervisor(task: Task, cfg: RunConfig) -> dict:
     """LoRA-SFT the weak model on ground truth (train pool), save the adapter, report its test accuracy."""
-    seed_everything(cfg.seed)
-    names = run_names(task, cfg)
-    pools = load_pools(task, cfg)
+    names, pools = begin_stage(task, cfg)
     model, tokenizer = load_model_and_tokenizer(resolve_model_path(cfg.weak_model_name, cfg.weak_model_path))
     rows = head_fraction(pools.train, task.sft_fraction)
     prompts, completions = zip(*(task.weak_sft_example(r) for r in rows.itertuples(index=False)))
     out = output_root(task, cfg)
-    model = train_lora(model, tokenizer, prompts, completions, train_config(task, cfg), out / "models" / "tmp")
-    model.save_pretrained(out / "models" / names["weak_adapter"])
+    model = train_lora(model, tokenizer, prompts, completions, train_config(task, cfg),
+                       out / "models" / "checkpoints" / names["weak_adapter"])
+    save_adapter(model, out / "models" / names["weak_adapter"])
     print(f"saved weak supervisor adapter to {out / 'models' / names['weak_adapter']}")
     extra = {"stage": "weak_supervisor", "data_source": pools.source, "train_examples": len(prompts)}
     return evaluate_and_save(task, cfg, model, tokenizer, pools.test, names["weak_results"], extra)
@@ -133,9 +147,7 @@ def create_weak_supervisor(task: Task, cfg: RunConfig) -> dict:
 
 def naive_weak_to_strong(task: Task, cfg: RunConfig) -> dict:
     """Weak labels on the transfer pool (cached CSV), then LoRA-SFT the strong model on them (naive W2S)."""
-    seed_everything(cfg.seed)
-    names = run_names(task, cfg)
-    pools = load_pools(task, cfg)
+    names, pools = begin_stage(task, cfg)
     transfer = pools.transfer
     tokens = cfg.query_max_new_tokens or task.naive_query_tokens
     prompts = [task.naive_query_prompt(r) for r in transfer.itertuples(index=False)]
@@ -154,9 +166,7 @@ def naive_weak_to_strong(task: Task, cfg: RunConfig) -> dict:
 
 def sft_on_groundtruth(task: Task, cfg: RunConfig) -> dict:
     """The ceiling: LoRA-SFT the strong model on the transfer pool's ground truth."""
-    seed_everything(cfg.seed)
-    names = run_names(task, cfg)
-    pools = load_pools(task, cfg)
+    names, pools = begin_stage(task, cfg)
     rows = head_fraction(pools.transfer, task.sft_fraction)
     pairs = [task.ceiling_example(r) for r in rows.itertuples(index=False)]
     model, tokenizer = load_strong(cfg)
@@ -189,9 +199,7 @@ def multi_query_example(row) -> tuple[str, str]:
 
 def uncertainty_filtering(task: Task, cfg: RunConfig) -> dict:
     """UF: keep the rows whose answer entropy is <= the median, LoRA-SFT the strong model on them."""
-    seed_everything(cfg.seed)
-    names = run_names(task, cfg)
-    pools = load_pools(task, cfg)
+    names, pools = begin_stage(task, cfg)
     rows = weak_answers_with_entropy(task, cfg, pools.transfer)
     if (rows["model_pred"] == task.invalid_answer).all():
         raise UserError("no weak answer could be parsed: check the weak supervisor (its outputs are in "
@@ -229,9 +237,7 @@ def read_entropy_csv(task: Task, cfg: RunConfig) -> pd.DataFrame:
 
 def reliability_reweighting(task: Task, cfg: RunConfig) -> dict:
     """RW: every (variant, weak answer) row, its loss weighted by the softmax reliability score of its answer."""
-    seed_everything(cfg.seed)
-    names = run_names(task, cfg)
-    pools = load_pools(task, cfg)
+    names, pools = begin_stage(task, cfg)
     rows = read_entropy_csv(task, cfg)
     if task.rw_drops_invalid:
         invalid = rows.groupby("question_id")["model_pred"].transform(lambda a: (a == str(task.invalid_answer)).any())

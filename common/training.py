@@ -3,6 +3,8 @@
 Every training run of the project (weak supervisor, naive W2S, ceiling, UF, RW) goes through `train_lora`; the
 unweighted runs simply give every example weight 1.0.
 """
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -10,6 +12,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
 
 IGNORE_INDEX = -100
 LOSS_NORMALISATIONS = ("answer_tokens", "all_positions")
@@ -29,6 +32,9 @@ class TrainConfig:
     lora_dropout: float = 0.05
     seed: int = 42
     logging_steps: int = 10
+    group_by_length: bool = False         # batch examples of similar length together (less padding)
+    save_steps: int = 500                 # optimiser steps between checkpoints (the original's default)
+    resume: bool = False                  # continue from the last checkpoint in the run's checkpoint folder
 
 
 def tokenize_completion(tokenizer, prompt: str, completion: str, max_length: int) -> dict | None:
@@ -128,11 +134,15 @@ class WeightedLossTrainer(Trainer):
 
 
 def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[str], cfg: TrainConfig,
-               work_dir: Path, weights: Sequence[float] | None = None):
+               work_dir: Path, weights: Sequence[float] | None = None, collator=None):
     """Wrap `model` with a fresh LoRA adapter (peft's default target modules) and fine-tune it in place.
 
+    Checkpoints (adapter, optimiser, scheduler, RNG states) go to `work_dir` every `cfg.save_steps` steps; with
+    `cfg.resume` training continues from the last one, otherwise stale checkpoints are cleared first. The
+    folder is removed once training has finished.
+
     Returns the PEFT model; save the adapter with `.save_pretrained(dir)`. Examples whose completion does not fit
-    in `cfg.max_length` are dropped with a message.
+    in `cfg.max_length` are dropped with a message. `collator` defaults to padding each batch to its longest.
     """
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
@@ -144,7 +154,7 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     for prompt, completion, weight in zip(prompts, completions, weights):
         example = tokenize_completion(tokenizer, prompt, completion, cfg.max_length)
         if example is not None:
-            rows.append({**example, "weight": float(weight)})
+            rows.append({**example, "weight": float(weight), "length": len(example["input_ids"])})
     if len(rows) < len(prompts):
         print(f"dropped {len(prompts) - len(rows)} of {len(prompts)} examples: no answer token within "
               f"max_length={cfg.max_length}")
@@ -159,13 +169,34 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
         output_dir=str(work_dir), learning_rate=cfg.lr, num_train_epochs=cfg.epochs,
         per_device_train_batch_size=micro, gradient_accumulation_steps=max(1, cfg.effective_batch_size // micro),
         lr_scheduler_type="linear", warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0,
-        logging_steps=cfg.logging_steps, save_strategy="no", report_to="none", seed=cfg.seed, data_seed=cfg.seed,
+        logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2,
+        report_to="none", seed=cfg.seed, data_seed=cfg.seed,
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(), remove_unused_columns=False,
         disable_tqdm=None, dataloader_pin_memory=torch.cuda.is_available(),
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
     )
     trainer = WeightedLossTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                                  data_collator=CompletionCollator(tokenizer.pad_token_id),
+                                  data_collator=collator or CompletionCollator(tokenizer.pad_token_id),
                                   loss_normalisation=cfg.loss_normalisation)
-    trainer.train()
+    last = get_last_checkpoint(str(work_dir)) if Path(work_dir).is_dir() else None
+    if last and cfg.resume:
+        print(f"resuming training from {last}")
+    elif Path(work_dir).exists():
+        if last:
+            print(f"found checkpoint {last} of an interrupted run; starting over (pass --resume to continue it)")
+        shutil.rmtree(work_dir)
+    trainer.train(resume_from_checkpoint=last if cfg.resume else None)
+    shutil.rmtree(work_dir, ignore_errors=True)
     model.eval()
     return model
+
+
+def save_adapter(model, target: Path) -> None:
+    """Save the LoRA adapter under a temporary name, then rename: a crash never leaves a half-written adapter
+    that a later stage would load."""
+    target = Path(target)
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)

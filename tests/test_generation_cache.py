@@ -9,27 +9,33 @@ from common.generation import cached_generate, prompt_key, read_cache
 IDENTITY = {"weak_model": "w", "adapter_sha256": "abc", "max_new_tokens": 4}
 
 
-class FakeModel:
-    """Stands in for (model, tokenizer): counts which prompts were generated."""
+class FakeTokenizer:
+    """Token count = number of characters, enough for length-sorted batching."""
+
+    def __call__(self, text):
+        return {"input_ids": list(text)}
 
 
 def fake_loader(calls):
     def load():
         calls.append("load")
-        return FakeModel(), None
+        return object(), FakeTokenizer()
     return load
 
 
 @pytest.fixture(autouse=True)
-def fake_batches(monkeypatch):
+def asked(monkeypatch):
+    """Replace the model call: every generated batch is recorded, each answer is 'answer to <prompt>'."""
     import common.generation as generation
 
-    def batches(model, tokenizer, prompts, max_new_tokens, batch_size, do_sample, desc):
-        for start in range(0, len(prompts), batch_size):
-            ids = list(range(start, min(start + batch_size, len(prompts))))
-            yield ids, [f"answer to {prompts[i]}" for i in ids]
+    batches = []
 
-    monkeypatch.setattr(generation, "_generate_batches", batches)
+    def generate_batch(model, tokenizer, texts, max_new_tokens, do_sample):
+        batches.append(list(texts))
+        return [f"answer to {t}" for t in texts]
+
+    monkeypatch.setattr(generation, "_generate_batch", generate_batch)
+    return batches
 
 
 def test_second_run_reads_everything_from_cache(tmp_path):
@@ -40,27 +46,20 @@ def test_second_run_reads_everything_from_cache(tmp_path):
     assert again == ["answer to p3", "answer to p1"] and calls == ["load"]  # no model load, no generation
 
 
-def test_resume_after_a_torn_last_line_asks_only_the_missing_prompts(tmp_path):
+def test_resume_after_a_torn_last_line_regenerates_only_the_unfinished_batch(tmp_path, asked):
     cache = tmp_path / "c.jsonl"
-    cached_generate(fake_loader([]), ["p1", "p2"], cache, IDENTITY, 4)
-    with open(cache, "a") as f:
-        f.write('{"key": "' + prompt_key("p3") + '", "outp')  # killed mid-write
-    assert set(read_cache(cache, IDENTITY)) == {prompt_key("p1"), prompt_key("p2")}
-    asked = []
-    import common.generation as generation
-    real = generation._generate_batches
-
-    def spy(model, tokenizer, prompts, *args):
-        asked.extend(prompts)
-        yield from real(model, tokenizer, prompts, *args)
-
-    generation._generate_batches = spy
-    try:
-        out = cached_generate(fake_loader([]), ["p1", "p2", "p3"], cache, IDENTITY, 4)
-    finally:
-        generation._generate_batches = real
-    assert asked == ["p3"] and out[2] == "answer to p3"
-    assert all(json.loads(line) for line in cache.read_text().splitlines())
+    prompts = ["p1", "p22", "p333", "p4444"]  # length-sorted batches of 2: [p4444, p333], [p22, p1]
+    cached_generate(fake_loader([]), prompts, cache, IDENTITY, 4, batch_size=2)
+    assert asked == [["p4444", "p333"], ["p22", "p1"]]
+    lines = cache.read_text().splitlines()
+    cache.write_text("\n".join(lines[:4]) + "\n" + lines[4][:15])  # killed while writing p1's answer
+    assert set(read_cache(cache, IDENTITY)) == {prompt_key(p) for p in ("p4444", "p333", "p22")}
+    asked.clear()
+    out = cached_generate(fake_loader([]), prompts, cache, IDENTITY, 4, batch_size=2)
+    assert asked == [["p22", "p1"]]  # the same batch as the first run, so greedy outputs match it exactly
+    assert out == [f"answer to {p}" for p in prompts]
+    assert [json.loads(line).get("key") for line in cache.read_text().splitlines()[1:]] == \
+        [prompt_key(p) for p in ("p4444", "p333", "p22", "p1")]
 
 
 def test_cache_from_another_weak_model_is_refused(tmp_path):
