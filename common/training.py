@@ -11,7 +11,7 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 IGNORE_INDEX = -100
@@ -163,6 +163,7 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
 
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, bias="none",
                       task_type="CAUSAL_LM")
+    set_seed(cfg.seed)  # the adapter's random init, so equal seeds give equal runs
     model = get_peft_model(model, lora)
     micro = max(1, min(cfg.micro_batch_size, cfg.effective_batch_size))
     args = TrainingArguments(
