@@ -16,15 +16,17 @@ from .errors import UserError
 
 
 def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 8,
-             do_sample: bool = False, desc: str = "generating") -> list[str]:
+             do_sample: bool = False, desc: str = "generating", min_new_tokens: int = 0) -> list[str]:
     """Continuations of `prompts` (decoded new tokens, special tokens skipped), in the order of `prompts`.
 
     Prompts are grouped by token length so that a batch carries little padding. `do_sample=False` is greedy;
     True samples with the model's own generation config (temperature, top_p), as the original's Llama runs did.
+    `min_new_tokens` > 0 suppresses EOS until that many tokens exist (the benchmark's fixed-length answers).
     """
     outputs: list[str] = [""] * len(prompts)
     batches = length_sorted_batches(tokenizer, prompts, batch_size)
-    for ids, texts in _run_batches(model, tokenizer, prompts, batches, max_new_tokens, do_sample, desc):
+    for ids, texts in _run_batches(model, tokenizer, prompts, batches, max_new_tokens, do_sample, desc,
+                                   min_new_tokens):
         for i, text in zip(ids, texts):
             outputs[i] = text
     return outputs
@@ -41,15 +43,17 @@ def length_sorted_batches(tokenizer, prompts: Sequence[str], batch_size: int) ->
     return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
 
-def _run_batches(model, tokenizer, prompts, batches, max_new_tokens, do_sample, desc):
+def _run_batches(model, tokenizer, prompts, batches, max_new_tokens, do_sample, desc, min_new_tokens=0):
     """Yield (indices, continuations) batch by batch, with a progress bar over prompts."""
     with tqdm(total=sum(map(len, batches)), desc=desc, disable=None) as bar:
         for ids in batches:
-            yield ids, _generate_batch(model, tokenizer, [prompts[i] for i in ids], max_new_tokens, do_sample)
+            texts = [prompts[i] for i in ids]
+            yield ids, _generate_batch(model, tokenizer, texts, max_new_tokens, do_sample, min_new_tokens)
             bar.update(len(ids))
 
 
-def _generate_batch(model, tokenizer, texts: list[str], max_new_tokens: int, do_sample: bool) -> list[str]:
+def _generate_batch(model, tokenizer, texts: list[str], max_new_tokens: int, do_sample: bool,
+                    min_new_tokens: int = 0) -> list[str]:
     """One generate() call: left padding and an attention mask, so every row continues from its own last token
     and stops at its own EOS (finished rows are padded until the longest is done)."""
     import torch
@@ -61,8 +65,8 @@ def _generate_batch(model, tokenizer, texts: list[str], max_new_tokens: int, do_
     finally:
         tokenizer.padding_side = padding_side
     with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                             pad_token_id=tokenizer.pad_token_id)
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                             do_sample=do_sample, pad_token_id=tokenizer.pad_token_id)
     return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
 
 

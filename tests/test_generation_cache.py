@@ -30,7 +30,7 @@ def asked(monkeypatch):
 
     batches = []
 
-    def generate_batch(model, tokenizer, texts, max_new_tokens, do_sample):
+    def generate_batch(model, tokenizer, texts, max_new_tokens, do_sample, min_new_tokens=0):
         batches.append(list(texts))
         return [f"answer to {t}" for t in texts]
 
