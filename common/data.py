@@ -1,0 +1,32 @@
+"""Reading a dataset CSV with the checks every dataset needs (readable, has rows, has the columns)."""
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import UserError
+
+
+def read_csv_checked(path: Path, columns: list[str], **read_kwargs) -> pd.DataFrame:
+    """The CSV at `path`, or a UserError that says what is wrong with it: missing, unreadable, empty, or
+    lacking one of `columns`."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path} not found")
+    try:
+        frame = pd.read_csv(path, **read_kwargs)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise UserError(f"{path} is not a readable CSV: {err}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise UserError(f"{path} lacks the columns {missing} (expected {columns})")
+    if frame.empty:
+        raise UserError(f"{path} has no rows")
+    return frame
+
+
+def require_labels(frame: pd.DataFrame, column: str, allowed, path: Path) -> None:
+    """UserError unless every value of `column` is in `allowed` (a collection or a predicate)."""
+    ok = frame[column].map(allowed) if callable(allowed) else frame[column].isin(list(allowed))
+    if not ok.all():
+        bad = frame[column][~ok.astype(bool)]
+        raise UserError(f"{path}: {len(bad)} rows have an unusable {column!r}, e.g. {bad.iloc[0]!r}")
