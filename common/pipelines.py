@@ -14,8 +14,8 @@ import pandas as pd
 from .config import RunConfig
 from .data import read_csv_checked
 from .errors import UserError
-from .evaluation import evaluate_generation
-from .generation import cached_generate
+from .evaluation import score_predictions
+from .generation import cached_generate, generate
 from .models import load_model_and_tokenizer, model_slug, resolve_model_path
 from .reliability import (add_question_statistics, filter_by_entropy, median_threshold, sample_rows)
 from .results import write_csv_atomic, write_results
@@ -104,11 +104,12 @@ def load_strong(cfg: RunConfig):
 def evaluate_and_save(task: Task, cfg: RunConfig, model, tokenizer, test: pd.DataFrame, stem: str,
                       extra: dict) -> dict:
     """Test accuracy of `model`; writes results/{stem}.txt, .json and _predictions.csv, prints a summary."""
-    prompts = [task.eval_prompt(row) for row in test.itertuples(index=False)]
-    labels = [task.eval_label(row) for row in test.itertuples(index=False)]
-    metrics, outputs, predictions = evaluate_generation(
-        model, tokenizer, prompts, labels, task.parse_eval, task.eval_tokens, cfg.eval_batch_size, cfg.do_sample,
-        task.with_report)
+    rows = list(test.itertuples(index=False))
+    prompts = [task.eval_prompt(row) for row in rows]
+    labels = [task.eval_label(row) for row in rows]
+    outputs = generate(model, tokenizer, prompts, task.eval_tokens, cfg.eval_batch_size, cfg.do_sample, "evaluating")
+    predictions = [task.parse_eval(output, row) for output, row in zip(outputs, rows)]
+    metrics = score_predictions(labels, predictions, task.with_report)
     results_dir = output_root(task, cfg) / "results"
     write_results(results_dir, stem, metrics, cfg.to_dict(), {"dataset": task.name, **extra})
     write_csv_atomic(pd.DataFrame({"label": labels, "prediction": predictions, "output": outputs}),
@@ -155,7 +156,7 @@ def naive_weak_to_strong(task: Task, cfg: RunConfig) -> dict:
     outputs = query_weak(task, cfg, prompts, tokens, Path(names["naive_csv"]).stem)
     labelled = transfer.assign(weak_label=[task.clean_weak_label(o) for o in outputs])
     write_csv_atomic(labelled, output_root(task, cfg) / names["naive_csv"])
-    weak_correct = [task.parse_eval(w) == task.eval_label(r)
+    weak_correct = [task.parse_eval(w, r) == task.eval_label(r)
                     for w, r in zip(labelled["weak_label"], labelled.itertuples(index=False))]
 
     rows = head_fraction(labelled, task.sft_fraction)

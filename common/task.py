@@ -92,7 +92,8 @@ class Task:
     def eval_prompt(self, row) -> str:
         raise NotImplementedError
 
-    def parse_eval(self, output: str) -> Hashable:
+    def parse_eval(self, output: str, row) -> Hashable:
+        """The test-time prediction read from an output (`row`: the test question, for per-row templates)."""
         raise NotImplementedError
 
     def eval_label(self, row) -> Hashable:

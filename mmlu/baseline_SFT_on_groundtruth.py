@@ -2,8 +2,8 @@
 
     python mmlu/baseline_SFT_on_groundtruth.py --strong_model_name Gemma3-270M --limit 48
 
-Trains on the first 90 % of the transfer pool with targets " {letter}. {option text} ".
-Writes models/{S}-mmlu-SFT-on-groundtruth/ and results/{S}-mmlu-SFT-on-groundtruth.txt / .json / _predictions.csv.
+Trains on the first 90 % of the transfer pool with targets " {letter}. {option text} ". Writes models/{S}-mmlu-SFT-
+on-groundtruth/ and results/{S}-mmlu-SFT-on-groundtruth.txt / .json / _predictions.csv.
 """
 import sys
 from pathlib import Path

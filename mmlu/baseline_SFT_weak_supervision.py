@@ -3,8 +3,9 @@
     python mmlu/baseline_SFT_weak_supervision.py --weak_model_name SmolLM2-135M --strong_model_name Gemma3-270M --limit 48
 
 Needs the weak adapter from create_weak_supervisor_on_mmlu.py. Weak answers (50 new tokens, greedy) are cached in
-cache/ as they come, so an interrupted run resumes. Writes MMLU_validation_w2s_naive_from_{W}.csv (pool + weak_label),
-models/{S}-mmlu-SFT-on-weaksupervison-from-{W}/ and results/ with the same stem (.txt, .json, _predictions.csv).
+cache/ as they come, so an interrupted run resumes. Writes MMLU_validation_w2s_naive_from_{W}.csv (pool +
+weak_label), models/{S}-mmlu-SFT-on-weaksupervison-from-{W}/ and results/ with the same stem (.txt, .json,
+_predictions.csv).
 """
 import sys
 from pathlib import Path

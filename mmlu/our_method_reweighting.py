@@ -4,7 +4,8 @@ multiplied by its reliability score, a softmax (temperature 0.2) over the answer
     python mmlu/our_method_reweighting.py --weak_model_name SmolLM2-135M --strong_model_name Gemma3-270M --limit 48 [--do_sampling]
 
 Reads mmlu_validation_with_entropy_from_{W}.csv, so run our_method_uncertainty_filtering.py first. Questions with an
-unparseable answer are skipped, as in the original. Writes models/ and results/{S}_reweighting_from_{W}_sample={bool}.
+unparseable answer are skipped, as in the original. Writes models/ and
+results/{S}_reweighting_from_{W}_sample={bool}.
 """
 import sys
 from pathlib import Path

@@ -4,8 +4,8 @@ questions whose answer entropy is at most the median, and LoRA-SFT the strong mo
     python mmlu/our_method_uncertainty_filtering.py --weak_model_name SmolLM2-135M --strong_model_name Gemma3-270M --limit 48 [--do_sampling]
 
 Needs the weak adapter. Agreement is counted on the option text, so "A" under one order and "C" under another can
-agree. Writes mmlu_validation_with_entropy_from_{W}.csv (one row per variant; re-weighting reuses it),
-models/ and results/{S}-mmlu-w2sft-uncertainty-filtering-from-{W}-sampling={True|False}.
+agree. Writes mmlu_validation_with_entropy_from_{W}.csv (one row per variant; re-weighting reuses it), models/ and
+results/{S}-mmlu-w2sft-uncertainty-filtering-from-{W}-sampling={True|False}.
 """
 import sys
 from pathlib import Path

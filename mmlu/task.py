@@ -143,7 +143,7 @@ class MMLUTask(Task):
     def eval_prompt(self, row):
         return self.query_prompt(row.subject, row.input, [row.A, row.B, row.C, row.D])
 
-    def parse_eval(self, output):
+    def parse_eval(self, output, row=None):
         """The original's rule: first character, case-sensitive, one of A-D; anything else is 'E' (wrong)."""
         return first_choice_letter(output, case_sensitive=True) or "E"
 

@@ -1,8 +1,8 @@
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from fixtures import mmlu_frame
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -16,16 +16,6 @@ def tiny_model(tmp_path_factory) -> Path:
     from tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny-llama")
-
-
-def mmlu_frame(n: int, seed: int = 0) -> pd.DataFrame:
-    """n MMLU-shaped questions over three subjects, with a rotating gold letter."""
-    rows = []
-    for i in range(n):
-        rows.append({"subject": ["astronomy", "virology", "world religions"][i % 3],
-                     "input": f"Question number {i}: which option is right", "A": f"alpha {i}", "B": f"beta {i}",
-                     "C": f"gamma {i}", "D": f"delta {i}", "target": "ABCD"[i % 4]})
-    return pd.DataFrame(rows)
 
 
 @pytest.fixture

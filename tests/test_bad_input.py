@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import mmlu_frame
+from fixtures import mmlu_frame
 
 from common.config import RunConfig
 from common.errors import UserError

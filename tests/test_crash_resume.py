@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import mmlu_frame
+from fixtures import mmlu_frame
 
 from common.models import load_model_and_tokenizer
 from common.training import TrainConfig, WeightedLossTrainer, train_lora

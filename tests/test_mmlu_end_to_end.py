@@ -23,7 +23,7 @@ def run_script(script, args, cwd):
 @pytest.fixture(scope="module")
 def pipeline_run(tiny_model, tmp_path_factory):
     """Run the five stages in order from an unrelated directory; return the output folder."""
-    from conftest import mmlu_frame
+    from fixtures import mmlu_frame
 
     base = tmp_path_factory.mktemp("e2e")
     data = base / "data"
@@ -89,7 +89,7 @@ def test_reweighting_passes_the_reliability_scores_into_the_loss(tiny_model, tmp
     from common.config import RunConfig
     from common.pipelines import reliability_reweighting
     from common.training import TrainConfig
-    from conftest import mmlu_frame
+    from fixtures import mmlu_frame
     from mmlu.task import MMLUTask
 
     data = tmp_path / "data"

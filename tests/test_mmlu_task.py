@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import mmlu_frame
+from fixtures import mmlu_frame
 
 from common.errors import UserError
 from common.variants import all_permutations, draw_permutations, permuted_gold
