@@ -60,6 +60,9 @@ def teaching_texts() -> list[str]:
     for i, row in enumerate(hellaswag_frame(8).itertuples(index=False)):
         for prompt in (HellaSwagTask().eval_prompt(row), HellaSwagTask().naive_query_prompt(row)):
             texts.append(prompt + f" {'ABCD'[i % 4]}. because")
+    for task, frame in ((HellaSwagTask(), hellaswag_frame(4)), (MMLUTask(), mmlu_frame(4))):
+        for i, prompt in enumerate(task.variants(frame, seed=0)["prompt"]):
+            texts.append(prompt + f" {'ABCD'[i % 4]}. because")
     ethics = EthicsTask()
     for i, row in enumerate(ethics_frame(8).itertuples(index=False)):
         word = (("acceptable", "unacceptable") if row.is_short else ("right", "wrong"))[i % 2]
