@@ -214,3 +214,36 @@ def test_csv_paraphrase_provider(tmp_path):
     pd.DataFrame([{"question": "q1", "paraphrase_1": "x"}]).to_csv(path, index=False)
     with pytest.raises(UserError, match="lacks the columns"):
         CsvParaphrases(path, 5)
+
+
+# ---------------------------------------------------------------- prepare_data recipes (offline parts)
+
+
+def test_hellaswag_recipe_test_split_is_the_unsampled_validation_rows_in_order():
+    from hellaswag.prepare_data import original_splits
+
+    train = pd.DataFrame({"ind": range(100)})
+    validation = pd.DataFrame({"ind": range(1000, 1030)})
+    tr, va, te = original_splits(train, validation, n=10, seed=42)
+    assert len(tr) == len(va) == len(te) == 10
+    assert not set(va["ind"]) & set(te["ind"])
+    rest = [i for i in validation["ind"] if i not in set(va["ind"])]
+    assert te["ind"].tolist() == rest[:10]
+    assert va["ind"].tolist() == validation.sample(n=10, random_state=42)["ind"].tolist()
+
+
+def test_ethics_recipe_halves_are_disjoint_and_seeded():
+    from ethics.prepare_data import halve
+
+    frame = ethics_frame(10)
+    first, second = halve(frame, seed=3)
+    assert len(first) == len(second) == 5
+    assert sorted(first["input"].tolist() + second["input"].tolist()) == sorted(frame["input"])
+    assert halve(frame, seed=3)[0]["input"].tolist() == first["input"].tolist()
+
+
+def test_gsm8k_recipe_label_and_explanation():
+    from gsm8k.prepare_data import with_label_and_explanation
+
+    out = with_label_and_explanation(pd.DataFrame({"answer": ["So 2+2=4.\n#### 1,004", "x\n#### -3"]}))
+    assert out["label"].tolist() == [1004, -3] and out["explanation"].tolist() == ["So 2+2=4.\n", "x\n"]
