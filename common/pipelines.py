@@ -246,15 +246,20 @@ def read_entropy_csv(task: Task, cfg: RunConfig) -> pd.DataFrame:
     return rows.rename(columns={task.raw_output_column: "model_output"})
 
 
-def reliability_reweighting(task: Task, cfg: RunConfig) -> dict:
-    """RW: every (variant, weak answer) row, its loss weighted by the softmax reliability score of its answer."""
-    names, pools = begin_stage(task, cfg)
-    rows = read_entropy_csv(task, cfg)
+def reweighting_rows(task: Task, rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows RW trains on, with their `answer_score`: every row of the entropy CSV, less the questions with an
+    unparseable answer where the dataset drops them (SPEC B §1.5). The reliability notebook uses this too."""
     if task.rw_drops_invalid:
         rows = drop_questions_with_invalid(rows, str(task.invalid_answer))
     if rows.empty:
         raise UserError("every question has an unparseable weak answer; nothing to re-weight")
-    rows = add_question_statistics(rows, task.temperature)
+    return add_question_statistics(rows, task.temperature)
+
+
+def reliability_reweighting(task: Task, cfg: RunConfig) -> dict:
+    """RW: every (variant, weak answer) row, its loss weighted by the softmax reliability score of its answer."""
+    names, pools = begin_stage(task, cfg)
+    rows = reweighting_rows(task, read_entropy_csv(task, cfg))
     if cfg.do_sampling:
         n = task.rw_sample_size(len(rows), len(pools.transfer))
         rows = sample_rows(rows, n, task.rw_sampling_replace, cfg.seed)

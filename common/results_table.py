@@ -3,8 +3,9 @@
     python -m common.results_table                 # every dataset folder's results/
     python -m common.results_table runs/demo       # the results/ of chosen output folders
 
-Prints a Markdown table and writes results_table.csv next to the first folder's results/. PGR (performance gap
-recovered) = (method - weak) / (ceiling - weak), for the same dataset, weak and strong model and seed.
+Writes results_table.csv (one line per run) and results_table.md (runs of several seeds folded into mean ± standard
+deviation) into the first folder, and prints the Markdown. PGR (performance gap recovered) = (method - weak) /
+(ceiling - weak), computed per seed for the same dataset, weak and strong model, then averaged like the accuracy.
 """
 import argparse
 import json
@@ -54,6 +55,27 @@ def add_pgr(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(pgr=pgr)
 
 
+def aggregate(table: pd.DataFrame) -> pd.DataFrame:
+    """One line per (dataset, weak, strong, method, sampling): accuracy and PGR as mean ± std over seeds."""
+    keys = ["dataset", "weak", "strong", "method", "sampling"]
+    grouped = table.assign(sampling=table["sampling"].map(lambda v: "" if v is None or pd.isna(v) else str(v)))
+    rows = []
+    for key, group in grouped.groupby(keys, sort=False):
+        rows.append({**dict(zip(keys, key)), "seeds": len(group), "n": int(group["n"].iloc[0]),
+                     "accuracy": mean_std(group["accuracy"]), "pgr": mean_std(group["pgr"].dropna())})
+    return pd.DataFrame(rows)
+
+
+def mean_std(values: pd.Series) -> str:
+    """'0.4167' for one value, '0.4167 ± 0.0120' (sample std) for several, '' for none."""
+    values = values.astype(float)
+    if values.empty:
+        return ""
+    if len(values) == 1:
+        return f"{values.iloc[0]:.4f}"
+    return f"{values.mean():.4f} ± {values.std(ddof=1):.4f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="*", type=Path, help="output folders holding results/ (default: datasets)")
@@ -63,19 +85,11 @@ def main() -> None:
     if table.empty:
         sys.exit(f"error: no results/*.json under {', '.join(map(str, folders))}")
     table = add_pgr(table)
-    out = folders[0] / "results_table.csv"
-    table.to_csv(out, index=False)
-    shown = table.assign(accuracy=table["accuracy"].map("{:.4f}".format),
-                         pgr=table["pgr"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}"),
-                         sampling=table["sampling"].map(lambda v: "" if v is None else str(v)))
-    print(shown.to_markdown(index=False) if _has_tabulate() else shown.to_string(index=False))
-    print(f"\nwritten to {out}")
-
-
-def _has_tabulate() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("tabulate") is not None
+    table.to_csv(folders[0] / "results_table.csv", index=False)
+    markdown = aggregate(table).to_markdown(index=False)
+    (folders[0] / "results_table.md").write_text(markdown + "\n")
+    print(markdown)
+    print(f"\nwritten to {folders[0] / 'results_table.csv'} and results_table.md")
 
 
 if __name__ == "__main__":

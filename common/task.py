@@ -99,6 +99,29 @@ class Task:
     def eval_label(self, row) -> Hashable:
         raise NotImplementedError
 
+    # ---- figures (SPEC B §4): how one entropy-CSV row is judged ----
+    title: str = ""                    # the dataset's name in figure titles
+
+    def weak_answer_correct(self, row) -> bool | None:
+        """Whether the weak answer of one entropy-CSV row is right; None leaves the row out of the count."""
+        raise NotImplementedError
+
+    def heatmap_cell(self, row) -> tuple[Hashable, Hashable] | None:
+        """(weak label, ground truth) of one entropy-CSV row for the reliability heatmap, or None to skip it."""
+        raise NotImplementedError
+
+    heatmap_rows: list = []            # the heatmap's weak-label axis, in order
+    heatmap_cols: list = []            # its ground-truth axis
+
     # ---- output names (SPEC B §3.3) ----
     def names(self, weak: str, strong: str, sampling: bool) -> dict[str, str]:
         raise NotImplementedError
+
+
+def load_task(name: str) -> Task:
+    """The Task of the dataset folder `name` ("mmlu", "hellaswag", "ethics", "gsm8k"), found by import."""
+    import importlib
+
+    module = importlib.import_module(f"{name}.task")
+    classes = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Task) and v is not Task]
+    return classes[0]()

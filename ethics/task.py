@@ -156,6 +156,20 @@ class EthicsTask(Task):
     def eval_label(self, row):
         return row.label
 
+    # ---- figures ----
+    title = "ETHICS-Commonsense"
+    heatmap_rows = heatmap_cols = [0, 1]
+
+    def weak_answer_correct(self, row):
+        """The notebook's rule: the first word must be a template word; other rows are not counted."""
+        label = word_to_label(str(row.model_output).strip().split("\n")[0].split(" ")[0].strip().strip(".,").lower(),
+                              as_bool(row.is_short))
+        return None if label == INVALID else label == int(row.label)
+
+    def heatmap_cell(self, row):
+        prediction = int(row.model_pred)
+        return None if prediction == INVALID else (prediction, int(row.label))
+
     def names(self, weak, strong, sampling):
         return {
             "weak_adapter": f"{weak}-ethics-cm-train-sft",

@@ -168,6 +168,17 @@ class GSM8KTask(Task):
     def eval_label(self, row):
         return row.label
 
+    # ---- figures ----
+    title = "GSM8K"
+    heatmap_rows = ["Correct", "Incorrect"]
+    heatmap_cols = ["Ground Truth"]
+
+    def weak_answer_correct(self, row):
+        return str(row.model_pred) == str(row.label)
+
+    def heatmap_cell(self, row):
+        return ("Correct" if self.weak_answer_correct(row) else "Incorrect", "Ground Truth")
+
     def names(self, weak, strong, sampling):
         return {
             "weak_adapter": f"{weak}-gsm8k-train-sft",

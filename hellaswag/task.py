@@ -127,6 +127,19 @@ class HellaSwagTask(Task):
     def eval_label(self, row):
         return row.label
 
+    # ---- figures ----
+    title = "Hellaswag"
+    heatmap_rows = heatmap_cols = list(LETTERS)
+
+    def weak_answer_correct(self, row):
+        """The notebook's rule: the first character of the stripped output, as an A-D index, equals `target`."""
+        letter = first_choice_letter(str(row.model_output), case_sensitive=False)
+        return letter is not None and LETTERS.index(letter) == int(row.target)
+
+    def heatmap_cell(self, row):
+        letter = first_choice_letter(str(row.model_output), case_sensitive=False)
+        return (letter, LETTERS[int(row.target)]) if letter else None
+
     def names(self, weak, strong, sampling):
         return {
             "weak_adapter": f"{weak}-hellaswag-train-sft",

@@ -150,6 +150,18 @@ class MMLUTask(Task):
     def eval_label(self, row):
         return row.target
 
+    # ---- figures ----
+    title = "MMLU"
+    heatmap_rows = heatmap_cols = list(LETTERS)
+
+    def weak_answer_correct(self, row):
+        """The notebook's rule: the first character, upper-cased, equals the target letter."""
+        return first_choice_letter(str(row.model_output), case_sensitive=False) == row.target
+
+    def heatmap_cell(self, row):
+        letter = first_choice_letter(str(row.model_output), case_sensitive=False)
+        return (letter, row.target) if letter else None
+
     def names(self, weak, strong, sampling):
         return {
             "weak_adapter": f"{weak}-mmlu-train-sft",

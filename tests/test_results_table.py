@@ -1,0 +1,47 @@
+"""The results table: PGR on result files whose answer is known, and seeds folded into mean ± std."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_result(folder: Path, stem: str, stage: str, accuracy: float, seed: int, sampling: bool = False):
+    config = {"weak_model_name": "W", "strong_model_name": "S", "seed": seed, "do_sampling": sampling}
+    (folder / "results").mkdir(parents=True, exist_ok=True)
+    (folder / "results" / f"{stem}-{seed}.json").write_text(json.dumps(
+        {"dataset": "mmlu", "stage": stage, "accuracy": accuracy, "n": 100, "config": config}))
+
+
+def test_pgr_and_seed_aggregation(tmp_path):
+    # seed 1: weak 0.40, ceiling 0.60 -> naive 0.50 has PGR 0.5, UF 0.55 has 0.75
+    # seed 2: weak 0.40, ceiling 0.80 -> naive 0.50 has PGR 0.25, UF 0.70 has 0.75
+    for seed, (weak, ceiling, naive, uf) in {1: (0.4, 0.6, 0.5, 0.55), 2: (0.4, 0.8, 0.5, 0.7)}.items():
+        write_result(tmp_path, "weak", "weak_supervisor", weak, seed)
+        write_result(tmp_path, "ceiling", "ceiling", ceiling, seed)
+        write_result(tmp_path, "naive", "naive_w2s", naive, seed)
+        write_result(tmp_path, "uf", "uncertainty_filtering", uf, seed, sampling=True)
+    result = subprocess.run([sys.executable, "-m", "common.results_table", str(tmp_path)], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    runs = pd.read_csv(tmp_path / "results_table.csv")
+    pgr = runs.set_index(["method", "seed"])["pgr"]
+    assert pgr[("naive W2S", 1)] == pytest.approx(0.5) and pgr[("naive W2S", 2)] == pytest.approx(0.25)
+    assert pgr[("UF", 1)] == pytest.approx(0.75) and pgr[("UF", 2)] == pytest.approx(0.75)
+    assert runs[runs["method"] == "weak supervisor"]["pgr"].isna().all()
+    markdown = (tmp_path / "results_table.md").read_text()
+    naive_line = next(line for line in markdown.splitlines() if "naive W2S" in line)
+    assert "0.5000 ± 0.0000" in naive_line and "0.3750 ± 0.1768" in naive_line
+    assert [c.strip() for c in naive_line.split("|")][6] == "2"  # seeds
+    uf_line = next(line for line in markdown.splitlines() if "| UF" in line)
+    assert "0.6250 ± 0.1061" in uf_line and "0.7500 ± 0.0000" in uf_line and "True" in uf_line
+
+
+def test_no_results_is_an_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "common.results_table", str(tmp_path)], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "no results" in result.stderr
