@@ -235,12 +235,16 @@ def uncertainty_filtering(task: Task, cfg: RunConfig) -> dict:
 
 
 def read_entropy_csv(task: Task, cfg: RunConfig) -> pd.DataFrame:
-    names = run_names(task, cfg)
-    path = output_root(task, cfg) / names["entropy_csv"]
+    path = output_root(task, cfg) / run_names(task, cfg)["entropy_csv"]
     if not path.exists():
         raise UserError(f"{path} not found: run our_method_uncertainty_filtering.py with the same "
                         "--weak_model_name (and --output_dir) first; re-weighting reuses its weak answers")
-    # keep_default_na=False: the invalid marker "None" must stay a string, not become NaN.
+    return read_entropy_csv_at(task, path)
+
+
+def read_entropy_csv_at(task: Task, path: Path) -> pd.DataFrame:
+    """An entropy CSV as the pipelines use it: checked, the raw output under `model_output`, `model_pred` as text
+    (keep_default_na=False: the invalid marker "None" must stay a string, not become NaN)."""
     rows = read_csv_checked(path, task.entropy_columns + ["question_id"], keep_default_na=False,
                             dtype={"model_pred": str})
     return rows.rename(columns={task.raw_output_column: "model_output"})

