@@ -14,7 +14,8 @@ def build_parser(doc: str, weak: bool = True, strong: bool = True, method: bool 
     """A parser for one entry script; `weak`/`strong` add the model flags, `method` the UF/RW flags."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     if weak:
-        p.add_argument("--weak_model_name", default=DEFAULT_WEAK, help=f"weak model: {MODEL_HELP} (default %(default)s)")
+        p.add_argument("--weak_model_name", default=DEFAULT_WEAK,
+                       help=f"weak model: {MODEL_HELP} (default %(default)s)")
         p.add_argument("--weak_model_path", help="load the weak model from this folder instead of the registry's")
     if strong:
         p.add_argument("--strong_model_name", default=DEFAULT_STRONG,
@@ -61,7 +62,8 @@ def default_generation_batch_size() -> int:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """A RunConfig from parsed flags; rejects values that cannot make a run."""
-    for flag in ("limit", "save_steps", "effective_batch_size", "micro_batch_size", "query_batch_size", "eval_batch_size", "query_max_new_tokens",
+    for flag in ("limit", "save_steps", "effective_batch_size", "micro_batch_size", "query_batch_size",
+                 "eval_batch_size", "query_max_new_tokens",
                  "max_length"):
         value = getattr(args, flag, None)
         if value is not None and value < 1:

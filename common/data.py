@@ -30,3 +30,14 @@ def require_labels(frame: pd.DataFrame, column: str, allowed, path: Path) -> Non
     if not ok.all():
         bad = frame[column][~ok.astype(bool)]
         raise UserError(f"{path}: {len(bad)} rows have an unusable {column!r}, e.g. {bad.iloc[0]!r}")
+
+
+def load_hub_dataset(name: str, config: str | None = None):
+    """`datasets.load_dataset(name, config)`, with any failure (no network, no such dataset, a format the installed
+    `datasets` cannot read) turned into one UserError."""
+    try:
+        from datasets import load_dataset
+
+        return load_dataset(name, config) if config else load_dataset(name)
+    except Exception as err:  # network, hub and format errors all mean the same to the user
+        raise UserError(f"could not load {name} from the hub ({type(err).__name__}: {err})")

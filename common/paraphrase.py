@@ -15,9 +15,9 @@ from typing import Sequence
 from .errors import UserError
 from .generation import prompt_key
 
-PARAPHRASE_PROMPT = ("The following is a grade-school level math question. Rewrite the question for {n} times, and keep "
-                     "the semantics of the question unchanged. Directly return the results in {n} lines, each line for "
-                     "one rewritten question. Question: {question}")
+PARAPHRASE_PROMPT = ("The following is a grade-school level math question. Rewrite the question for {n} times, and "
+                     "keep the semantics of the question unchanged. Directly return the results in {n} lines, each "
+                     "line for one rewritten question. Question: {question}")
 ENUMERATION = re.compile(r"^\s*(?:\(?\d+[.):]|[-*•])\s+")
 
 

@@ -1,9 +1,11 @@
 """What a dataset must provide to the generic pipelines; each dataset folder implements one `Task` subclass."""
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Hashable
+from typing import Callable, Hashable, Sequence
 
 import pandas as pd
+
+from .errors import UserError
 
 
 @dataclass
@@ -52,6 +54,17 @@ class Task:
     # ---- data ----
     def load_pools(self, seed: int) -> Pools:
         raise NotImplementedError
+
+    def local_csv_pools(self, file_names: Sequence[str], read_split: Callable[[Path], pd.DataFrame]) -> Pools:
+        """The train, transfer and test pools from the CSVs `file_names` (in that order) in `data_dir`, each read
+        and checked by `read_split`; a UserError naming the missing files and the script that builds them."""
+        paths = [self.data_dir / name for name in file_names]
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise UserError(f"{self.name} CSVs missing: {missing}; build them with `python {self.name}/prepare_data.py`"
+                            " (needs the hub) or pass --data_dir")
+        train, transfer, test = (read_split(p) for p in paths)
+        return Pools(train, transfer, test, f"local CSVs in {self.data_dir}")
 
     # ---- prompts: (prompt, completion) pairs for training, prompts for querying ----
     def weak_sft_example(self, row) -> tuple[str, str]:

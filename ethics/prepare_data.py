@@ -15,6 +15,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common.data import load_hub_dataset  # noqa: E402
 from common.errors import UserError, run_cli  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent / "dataset"
@@ -33,12 +34,7 @@ def main() -> None:
     parser.add_argument("--out_dir", type=Path, default=OUT_DIR)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    try:
-        from datasets import load_dataset
-
-        ds = load_dataset("hendrycks/ethics", "commonsense")
-    except Exception as err:  # network, hub or format problems all mean the same to the user
-        raise UserError(f"could not load hendrycks/ethics (commonsense) from the hub ({type(err).__name__}: {err})")
+    ds = load_hub_dataset("hendrycks/ethics", "commonsense")
     train, test = ds["train"].to_pandas(), ds["validation"].to_pandas()
     missing = [c for c in COLUMNS if c not in train.columns]
     if missing:

@@ -87,13 +87,7 @@ class EthicsTask(Task):
     entropy_columns = ["input", "is_short", "label", "prompt", "model_output", "model_pred", "entropy"]
 
     def load_pools(self, seed: int) -> Pools:
-        paths = {role: self.data_dir / name for role, name in FILES.items()}
-        missing = [str(p) for p in paths.values() if not p.exists()]
-        if missing:
-            raise UserError(f"ETHICS CSVs missing: {missing}; build them with `python ethics/prepare_data.py` "
-                            "(needs the hub) or pass --data_dir")
-        pools = {role: read_split_csv(p) for role, p in paths.items()}
-        return Pools(pools["train"], pools["transfer"], pools["test"], f"local CSVs in {self.data_dir}")
+        return self.local_csv_pools(list(FILES.values()), read_split_csv)
 
     # ---- prompts ----
     @staticmethod

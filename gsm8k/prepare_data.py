@@ -15,7 +15,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.errors import UserError, run_cli  # noqa: E402
+from common.data import load_hub_dataset  # noqa: E402
+from common.errors import run_cli  # noqa: E402
 from gsm8k.task import label_from_answer  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent / "dataset"
@@ -31,12 +32,7 @@ def main() -> None:
     parser.add_argument("--out_dir", type=Path, default=OUT_DIR)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    try:
-        from datasets import load_dataset
-
-        ds = load_dataset("openai/gsm8k", "main")
-    except Exception as err:  # network, hub or format problems all mean the same to the user
-        raise UserError(f"could not load openai/gsm8k from the hub ({type(err).__name__}: {err})")
+    ds = load_hub_dataset("openai/gsm8k", "main")
     train = with_label_and_explanation(ds["train"].to_pandas()).sample(frac=1, random_state=args.seed)
     train = train.reset_index(drop=True)
     half = len(train) // 2

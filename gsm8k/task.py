@@ -93,7 +93,8 @@ class GSM8KTask(Task):
     @classmethod
     def add_arguments(cls, parser):
         parser.add_argument("--answer_parser", choices=sorted(PARSERS), default="original",
-                            help="original: int() of the first line (default, the paper's); robust: also $18, 1,000, 18.0")
+                            help="original: int() of the first line (default, the paper's); "
+                                 "robust: also reads $18, 1,000, 18.0")
         parser.add_argument("--paraphrase_provider", choices=["csv", "openai", "hf"],
                             help="where UF's paraphrases come from (only questions not in the cache are asked)")
         parser.add_argument("--paraphrase_csv", type=Path, help="csv provider: question,paraphrase_1..paraphrase_5")
@@ -119,13 +120,7 @@ class GSM8KTask(Task):
         return cls(args.data_dir, paraphraser, root / "cache" / "gsm8k_paraphrases.jsonl", args.answer_parser)
 
     def load_pools(self, seed: int) -> Pools:
-        paths = [self.data_dir / f"{split}.csv" for split in SPLITS]
-        missing = [str(p) for p in paths if not p.exists()]
-        if missing:
-            raise UserError(f"GSM8K CSVs missing: {missing}; build them with `python gsm8k/prepare_data.py` "
-                            "(needs the hub) or pass --data_dir")
-        train, transfer, test = (read_split_csv(p) for p in paths)
-        return Pools(train, transfer, test, f"local CSVs in {self.data_dir}")
+        return self.local_csv_pools([f"{split}.csv" for split in SPLITS], read_split_csv)
 
     # ---- prompts ----
     @staticmethod

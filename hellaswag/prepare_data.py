@@ -14,7 +14,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.errors import UserError, run_cli  # noqa: E402
+from common.data import load_hub_dataset  # noqa: E402
+from common.errors import run_cli  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent / "dataset"
 
@@ -31,12 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out_dir", type=Path, default=OUT_DIR)
     args = parser.parse_args()
-    try:
-        from datasets import load_dataset
-
-        ds = load_dataset("Rowan/hellaswag")
-    except Exception as err:  # network, hub or format problems all mean the same to the user
-        raise UserError(f"could not load Rowan/hellaswag from the hub ({type(err).__name__}: {err})")
+    ds = load_hub_dataset("Rowan/hellaswag")
     frames = original_splits(ds["train"].to_pandas(), ds["validation"].to_pandas())
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for name, frame in zip(("train", "validation", "test"), frames):

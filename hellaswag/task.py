@@ -60,13 +60,7 @@ class HellaSwagTask(Task):
     entropy_columns = ["ind", "target", "prompt", "model_output", "model_pred", "entropy"]
 
     def load_pools(self, seed: int) -> Pools:
-        paths = [self.data_dir / f"{split}.csv" for split in SPLITS]
-        missing = [str(p) for p in paths if not p.exists()]
-        if missing:
-            raise UserError(f"HellaSwag CSVs missing: {missing}; build them with `python hellaswag/prepare_data.py`"
-                            " (needs the hub) or pass --data_dir")
-        train, transfer, test = (read_split_csv(p) for p in paths)
-        return Pools(train, transfer, test, f"local CSVs in {self.data_dir}")
+        return self.local_csv_pools([f"{split}.csv" for split in SPLITS], read_split_csv)
 
     # ---- prompts ----
     @staticmethod

@@ -174,6 +174,15 @@ def test_gsm8k_templates():
 # ---------------------------------------------------------------- paraphrases
 
 
+def test_paraphrase_prompt_is_the_original():
+    from common.paraphrase import PARAPHRASE_PROMPT
+
+    assert PARAPHRASE_PROMPT.format(n=5, question="Q?") == (
+        "The following is a grade-school level math question. Rewrite the question for 5 times, and keep the "
+        "semantics of the question unchanged. Directly return the results in 5 lines, each line for one rewritten "
+        "question. Question: Q?")
+
+
 def test_paraphrase_reply_parsing():
     reply = "1. Tom has 3.\n\n2) Tom owns 3.\n- Three for Tom.\n4. T has 3\n5. 3 are Tom's\n6. extra"
     assert parse_paraphrase_reply(reply, 5) == ["Tom has 3.", "Tom owns 3.", "Three for Tom.", "T has 3",
