@@ -120,12 +120,13 @@ def evaluate_and_save(task: Task, cfg: RunConfig, model, tokenizer, test: pd.Dat
 
 
 def train_save_evaluate(task: Task, cfg: RunConfig, model, tokenizer, prompts, completions, pools: Pools,
-                        stem: str, extra: dict, weights=None) -> dict:
-    out = output_root(task, cfg)
+                        stem: str, extra: dict, weights=None, adapter_name: str | None = None) -> dict:
+    """LoRA-train `model`, save the adapter as models/{adapter_name or stem}, test it into results/{stem}."""
+    adapter = output_root(task, cfg) / "models" / (adapter_name or stem)
     model = train_lora(model, tokenizer, prompts, completions, train_config(task, cfg),
-                       out / "models" / "checkpoints" / stem, weights)
-    save_adapter(model, out / "models" / stem)
-    print(f"saved LoRA adapter to {out / 'models' / stem}")
+                       adapter.parent / "checkpoints" / adapter.name, weights)
+    save_adapter(model, adapter)
+    print(f"saved LoRA adapter to {adapter}")
     extra = {"data_source": pools.source, "train_examples": len(prompts), **extra}
     return evaluate_and_save(task, cfg, model, tokenizer, pools.test, stem, extra)
 
@@ -137,14 +138,9 @@ def create_weak_supervisor(task: Task, cfg: RunConfig) -> dict:
     names, pools = begin_stage(task, cfg)
     model, tokenizer = load_model_and_tokenizer(resolve_model_path(cfg.weak_model_name, cfg.weak_model_path))
     rows = head_fraction(pools.train, task.weak_sft_fraction)
-    prompts, completions = zip(*(task.weak_sft_example(r) for r in rows.itertuples(index=False)))
-    out = output_root(task, cfg)
-    model = train_lora(model, tokenizer, prompts, completions, train_config(task, cfg),
-                       out / "models" / "checkpoints" / names["weak_adapter"])
-    save_adapter(model, out / "models" / names["weak_adapter"])
-    print(f"saved weak supervisor adapter to {out / 'models' / names['weak_adapter']}")
-    extra = {"stage": "weak_supervisor", "data_source": pools.source, "train_examples": len(prompts)}
-    return evaluate_and_save(task, cfg, model, tokenizer, pools.test, names["weak_results"], extra)
+    pairs = [task.weak_sft_example(r) for r in rows.itertuples(index=False)]
+    return train_save_evaluate(task, cfg, model, tokenizer, *zip(*pairs), pools, names["weak_results"],
+                               {"stage": "weak_supervisor"}, adapter_name=names["weak_adapter"])
 
 
 def naive_weak_to_strong(task: Task, cfg: RunConfig) -> dict:

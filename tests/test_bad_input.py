@@ -108,3 +108,17 @@ def test_weak_answer_cache_of_another_dataset_is_refused(tmp_path):
 def test_non_positive_sizes(tmp_path, flag):
     result = run("baseline_SFT_on_groundtruth.py", flag, "0", cwd=tmp_path)
     assert result.returncode == 2 and f"{flag} must be at least 1" in result.stderr
+
+
+def test_gsm8k_questions_all_dropped_for_unparseable_answers(tiny_model, tmp_path, monkeypatch):
+    import common.pipelines as pipelines
+    from fixtures import gsm8k_frame
+    from gsm8k.task import GSM8KTask
+
+    for split in ("train", "validation", "test"):
+        gsm8k_frame(3).to_csv(tmp_path / f"{split}.csv", index=False)
+    provider = lambda questions: [[f"{q} ({i})" for i in range(5)] for q in questions]  # noqa: E731
+    task = GSM8KTask(tmp_path, provider, tmp_path / "cache" / "p.jsonl")
+    monkeypatch.setattr(pipelines, "query_weak", lambda task, cfg, prompts, tokens, name: ["$5"] * len(prompts))
+    with pytest.raises(UserError, match="every question has an unparseable weak answer"):
+        pipelines.uncertainty_filtering(task, cfg_for(tiny_model, tmp_path / "out"))
