@@ -81,9 +81,13 @@ class ChatEndpointParaphrases:
 
 
 class LocalModelParaphrases:
-    """A local Hugging Face causal LM, asked with the same prompt (through its chat template if it has one)."""
+    """A local Hugging Face causal LM, asked with the same prompt (through its chat template if it has one).
 
-    def __init__(self, model_path: str, n: int, batch_size: int = 8, max_new_tokens: int = 512):
+    All questions go through in batches, greedy; the replies with too few lines are asked once more in a batch,
+    sampled this time (a greedy retry would repeat the same reply), and any still short give a clear error.
+    """
+
+    def __init__(self, model_path: str, n: int, batch_size: int = 8, max_new_tokens: int = 384):
         from .models import load_model_and_tokenizer
 
         self.model, self.tokenizer = load_model_and_tokenizer(model_path)
@@ -96,23 +100,28 @@ class LocalModelParaphrases:
                                                       add_generation_prompt=True)
         return text + "\n"
 
-    def ask(self, question: str) -> str:
+    def replies(self, questions: Sequence[str], do_sample: bool) -> list[str]:
         from .generation import generate
 
-        return generate(self.model, self.tokenizer, [self.prompt(question)], self.max_new_tokens, 1)[0]
+        return generate(self.model, self.tokenizer, [self.prompt(q) for q in questions], self.max_new_tokens,
+                        self.batch_size, do_sample=do_sample, desc="paraphrasing")
 
     def __call__(self, questions: Sequence[str]) -> list[list[str]]:
-        from .generation import generate
+        parsed = dict(zip(questions, map(self._parse_or_none, self.replies(questions, do_sample=False))))
+        short = [q for q in questions if parsed[q] is None]
+        if short:
+            parsed.update(zip(short, map(self._parse_or_none, self.replies(short, do_sample=True))))
+        still_short = [q for q in questions if parsed[q] is None]
+        if still_short:
+            raise UserError(f"the local paraphrase model gave fewer than {self.n} lines twice for "
+                            f"{len(still_short)} questions, e.g. {still_short[0][:80]!r}; try a stronger model")
+        return [parsed[q] for q in questions]
 
-        replies = generate(self.model, self.tokenizer, [self.prompt(q) for q in questions], self.max_new_tokens,
-                           self.batch_size, desc="paraphrasing")
-        out = []
-        for question, reply in zip(questions, replies):
-            try:
-                out.append(parse_paraphrase_reply(reply, self.n))
-            except ValueError:
-                out.append(paraphrase_with_retry(self.ask, question, self.n))
-        return out
+    def _parse_or_none(self, reply: str) -> list[str] | None:
+        try:
+            return parse_paraphrase_reply(reply, self.n)
+        except ValueError:
+            return None
 
 
 def paraphrase_with_retry(ask, question: str, n: int, tries: int = 2) -> list[str]:

@@ -256,3 +256,22 @@ def test_gsm8k_recipe_label_and_explanation():
 
     out = with_label_and_explanation(pd.DataFrame({"answer": ["So 2+2=4.\n#### 1,004", "x\n#### -3"]}))
     assert out["label"].tolist() == [1004, -3] and out["explanation"].tolist() == ["So 2+2=4.\n", "x\n"]
+
+
+def test_local_model_paraphraser_retries_sampled_then_fails_clearly(tiny_model, monkeypatch):
+    from common.paraphrase import LocalModelParaphrases
+
+    paraphraser = LocalModelParaphrases(str(tiny_model), n=5, max_new_tokens=8)
+    calls = []
+    real = paraphraser.replies
+
+    def spy(questions, do_sample):
+        calls.append((list(questions), do_sample))
+        return real(questions, do_sample)
+
+    monkeypatch.setattr(paraphraser, "replies", spy)
+    with pytest.raises(UserError, match="fewer than 5 lines twice for 2 questions"):
+        paraphraser(["Tom has 3 apples?", "Ann has 4 pears?"])
+    assert [sample for _, sample in calls] == [False, True]  # one greedy batch, one sampled retry of the short ones
+    monkeypatch.setattr(paraphraser, "replies", lambda qs, do_sample: ["a\nb\nc\nd\ne"] * len(qs))
+    assert paraphraser(["q"]) == [list("abcde")]
