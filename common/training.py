@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
+from .errors import UserError
+
 IGNORE_INDEX = -100
 LOSS_NORMALISATIONS = ("answer_tokens", "all_positions")
 
@@ -159,16 +161,16 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
         print(f"dropped {len(prompts) - len(rows)} of {len(prompts)} examples: no answer token within "
               f"max_length={cfg.max_length}")
     if not rows:
-        raise ValueError("no training example left after tokenisation")
+        raise UserError(f"no training example has an answer token within max_length={cfg.max_length}")
 
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, bias="none",
                       task_type="CAUSAL_LM")
     set_seed(cfg.seed)  # the adapter's random init, so equal seeds give equal runs
     model = get_peft_model(model, lora)
-    micro = max(1, min(cfg.micro_batch_size, cfg.effective_batch_size))
+    micro = micro_batch_size(cfg.micro_batch_size, cfg.effective_batch_size)
     args = TrainingArguments(
         output_dir=str(work_dir), learning_rate=cfg.lr, num_train_epochs=cfg.epochs,
-        per_device_train_batch_size=micro, gradient_accumulation_steps=max(1, cfg.effective_batch_size // micro),
+        per_device_train_batch_size=micro, gradient_accumulation_steps=cfg.effective_batch_size // micro,
         lr_scheduler_type="linear", warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0,
         logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2,
         report_to="none", seed=cfg.seed, data_seed=cfg.seed,
@@ -190,6 +192,12 @@ def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[s
     shutil.rmtree(work_dir, ignore_errors=True)
     model.eval()
     return model
+
+
+def micro_batch_size(requested: int, effective: int) -> int:
+    """The largest micro-batch <= `requested` that divides `effective`, so that micro-batch x accumulation steps
+    is exactly the effective batch (24 with 4 -> 4 x 6; 20 with 8 -> 5 x 4)."""
+    return max(d for d in range(1, min(requested, effective) + 1) if effective % d == 0)
 
 
 def save_adapter(model, target: Path) -> None:

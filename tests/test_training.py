@@ -96,3 +96,10 @@ def test_truncation_that_cuts_the_whole_answer_drops_the_example(tiny_model):
     assert tokenize_completion(tok, prompt, " A", max_length=10) is None
     kept = tokenize_completion(tok, "Q:", " A", max_length=3)
     assert len(kept["input_ids"]) == 3
+
+
+def test_micro_batch_divides_the_effective_batch():
+    from common.training import micro_batch_size
+
+    assert micro_batch_size(4, 24) == 4 and micro_batch_size(8, 20) == 5 and micro_batch_size(16, 24) == 12
+    assert micro_batch_size(4, 2) == 2 and micro_batch_size(1, 7) == 1 and micro_batch_size(4, 7) == 1
