@@ -86,7 +86,7 @@ def main() -> None:
         sys.exit(f"error: no results/*.json under {', '.join(map(str, folders))}")
     table = add_pgr(table)
     table.to_csv(folders[0] / "results_table.csv", index=False)
-    markdown = aggregate(table).to_markdown(index=False)
+    markdown = aggregate(table).to_markdown(index=False, disable_numparse=True)
     (folders[0] / "results_table.md").write_text(markdown + "\n")
     print(markdown)
     print(f"\nwritten to {folders[0] / 'results_table.csv'} and results_table.md")
