@@ -275,3 +275,12 @@ def test_local_model_paraphraser_retries_sampled_then_fails_clearly(tiny_model, 
     assert [sample for _, sample in calls] == [False, True]  # one greedy batch, one sampled retry of the short ones
     monkeypatch.setattr(paraphraser, "replies", lambda qs, do_sample: ["a\nb\nc\nd\ne"] * len(qs))
     assert paraphraser(["q"]) == [list("abcde")]
+
+
+def test_robust_gsm8k_answers_score_as_correct_against_integer_labels():
+    # scoring compares str(prediction) with str(label), so "18.0" must come back as the int 18, not the float
+    from common.evaluation import score_predictions
+
+    outputs, labels = ["18.0", "$1,000.", "18.", "2.5"], [18, 1000, 18, 2]
+    predictions = [parse_robust(o) for o in outputs]
+    assert score_predictions(labels, predictions, with_report=False)["accuracy"] == 0.75
