@@ -11,10 +11,11 @@ DEMO_FLAGS := --limit 48 --lr 1e-3 --epochs 2 --effective_batch_size 8 --query_m
 
 setup: $(VENV)/.setup-done
 
-$(VENV)/.setup-done: requirements.txt requirements-nodeps.txt models/prepare_embedded.py
+$(VENV)/.setup-done: requirements.txt requirements-nodeps.txt pyproject.toml models/prepare_embedded.py
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
 	$(PY) models/prepare_embedded.py
 	touch $@
 

@@ -1,4 +1,5 @@
-"""Reading a dataset CSV with the checks every dataset needs (readable, has rows, has the columns)."""
+"""Reading a dataset file with the checks every dataset needs (readable, has rows, has the columns)."""
+import csv
 from pathlib import Path
 
 import pandas as pd
@@ -7,15 +8,17 @@ from .errors import UserError
 
 
 def read_csv_checked(path: Path, columns: list[str], **read_kwargs) -> pd.DataFrame:
-    """The CSV at `path`, or a UserError that says what is wrong with it: missing, unreadable, empty, or
-    lacking one of `columns`."""
+    """The CSV (or, by its suffix, TSV without quoting, as GLUE writes them) at `path`, or a UserError that says
+    what is wrong with it: missing, unreadable, empty, or lacking one of `columns`."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path} not found")
+    if path.suffix == ".tsv":
+        read_kwargs = {"sep": "\t", "quoting": csv.QUOTE_NONE, **read_kwargs}
     try:
         frame = pd.read_csv(path, **read_kwargs)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise UserError(f"{path} is not a readable CSV: {err}")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise UserError(f"{path} is not a readable table: {err}")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise UserError(f"{path} lacks the columns {missing} (expected {columns})")
@@ -30,6 +33,13 @@ def require_labels(frame: pd.DataFrame, column: str, allowed, path: Path) -> Non
     if not ok.all():
         bad = frame[column][~ok.astype(bool)]
         raise UserError(f"{path}: {len(bad)} rows have an unusable {column!r}, e.g. {bad.iloc[0]!r}")
+
+
+def int_labels(frame: pd.DataFrame, column: str, allowed: set[int], path: Path) -> pd.DataFrame:
+    """`frame` with `column` as ints, after checking that every value is one of `allowed`."""
+    values = pd.to_numeric(frame[column], errors="coerce")
+    require_labels(frame.assign(**{column: values}), column, allowed, path)
+    return frame.assign(**{column: values.astype(int)})
 
 
 def load_hub_dataset(name: str, config: str | None = None):

@@ -1,4 +1,4 @@
-"""The numbers behind the paper's Figures 3-6 (SPEC B §4), and their plots.
+"""The numbers behind the paper's Figures 3-6 (docs/method.md §9), their plots, and training-loss curves.
 
 Entropy figures (3 and 5): for every distinct entropy value, how many weak answers are right and wrong.
 Reliability figures (4 and 6): the mean reliability score per (weak label, ground truth) cell.
@@ -24,70 +24,81 @@ def entropy_bins(rows: pd.DataFrame, task: Task) -> pd.DataFrame:
 
 
 def reliability_matrix(rows: pd.DataFrame, task: Task) -> pd.DataFrame:
-    """Mean `answer_score` per cell: index = weak label (task.heatmap_rows), columns = ground truth
-    (task.heatmap_cols); NaN where no row falls in a cell."""
+    """Mean `answer_score` per cell: index = weak label (facts.heatmap_rows), columns = ground truth
+    (facts.heatmap_cols); NaN where no row falls in a cell."""
     cells = [task.heatmap_cell(r) for r in rows.itertuples(index=False)]
     frame = pd.DataFrame({"cell": cells, "answer_score": rows["answer_score"].to_numpy()})
     frame = frame[frame["cell"].notna()]
     frame[["weak_label", "ground_truth"]] = pd.DataFrame(frame["cell"].tolist(), index=frame.index)
     table = frame.pivot_table(index="weak_label", columns="ground_truth", values="answer_score", aggfunc="mean")
-    return table.reindex(index=task.heatmap_rows, columns=task.heatmap_cols)
+    return table.reindex(index=list(task.facts.heatmap_rows), columns=list(task.facts.heatmap_cols))
 
 
-def plot_entropy_bars(bins: pd.DataFrame, title: str, out_stem: Path, bar_width: float = 0.08) -> list[Path]:
-    """Stacked bars per entropy value (red incorrect below, blue correct above), the accuracy over each bar.
-    Saves `{out_stem}.pdf` and `.png`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"font.size": 13})
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.bar(bins["entropy"], bins["incorrect"], bar_width, color="r", alpha=0.8, label="Incorrect")
-    ax.bar(bins["entropy"], bins["correct"], bar_width, bottom=bins["incorrect"], color="b", alpha=0.8,
-           label="Correct")
-    for x, total, accuracy in zip(bins["entropy"], bins["total"], bins["accuracy"]):
-        ax.text(x, total, f"{accuracy:.2f}", ha="center", va="bottom", fontsize=11)
-    ax.set_xticks(bins["entropy"])
-    ax.set_xticklabels([f"{x:.2f}" for x in bins["entropy"]], rotation=30)
-    ax.set_xlabel("Entropy", fontsize=15)
-    ax.set_ylabel("Count", fontsize=15)
-    ax.set_title(title, fontsize=16)
-    ax.legend(fontsize=15)
-    return _save(fig, out_stem)
+def plot_entropy_bars(bins: pd.DataFrame, title: str, out_stem: Path, bar_width: float = 0.08,
+                      xlim: tuple[float, float] | None = None) -> list[Path]:
+    """The original notebook's figure: stacked bars per entropy value (red incorrect below, blue correct above,
+    alpha 0.8), the accuracy over each bar, font size 13. Saves `{out_stem}.pdf` and `.png`."""
+    plt = _pyplot()
+    with plt.rc_context({"font.size": 13}):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        ax.bar(bins["entropy"], bins["incorrect"], bar_width, color="r", alpha=0.8, label="Incorrect")
+        ax.bar(bins["entropy"], bins["correct"], bar_width, bottom=bins["incorrect"], color="b", alpha=0.8,
+               label="Correct")
+        for x, total, accuracy in zip(bins["entropy"], bins["total"], bins["accuracy"]):
+            ax.text(x, total, f"{accuracy:.2f}", ha="center", va="bottom", fontsize=11)
+        ax.set_xticks(bins["entropy"])
+        ax.set_xticklabels([f"{x:.2f}" for x in bins["entropy"]], rotation=30)
+        if xlim is not None:
+            ax.set_xlim(*xlim)
+        ax.set_xlabel("Entropy", fontsize=15)
+        ax.set_ylabel("Count", fontsize=15)
+        ax.set_title(title, fontsize=16)
+        ax.legend(fontsize=15)
+        return _save(fig, out_stem)
 
 
 def plot_reliability_heatmap(matrix: pd.DataFrame, title: str, out_stem: Path, ylabel: str = "Weak Label"
                              ) -> list[Path]:
-    """Annotated heatmap of the mean reliability scores; saves `{out_stem}.png` and `.pdf`."""
+    """The original notebook's heatmap: seaborn, font scale 1.3, a cubehelix colour map scaled to the data,
+    annotated cells. Saves `{out_stem}.png` and `.pdf`."""
+    import seaborn as sns
+
+    plt = _pyplot()
+    with sns.axes_style("darkgrid"), sns.plotting_context("notebook", font_scale=1.3):
+        fig, ax = plt.subplots(figsize=(6, 5))
+        sns.heatmap(matrix.astype(float), annot=True, cmap=sns.cubehelix_palette(as_cmap=True), ax=ax)
+        ax.set_xlabel("Ground Truth")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        return _save(fig, out_stem)
+
+
+def plot_loss_curve(log: pd.DataFrame, title: str, out_stem: Path) -> list[Path]:
+    """Training loss per optimiser step (the Trainer's log); saves `{out_stem}.png` and `.pdf`."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(log["step"], log["loss"], marker="." if len(log) < 50 else None)
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("training loss")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    return _save(fig, out_stem)
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"font.size": 13})
-    fig, ax = plt.subplots(figsize=(6, 5))
-    image = ax.imshow(matrix.to_numpy(dtype=float), cmap="PuRd", vmin=0, vmax=1)
-    for i in range(matrix.shape[0]):
-        for j in range(matrix.shape[1]):
-            value = matrix.iat[i, j]
-            ax.text(j, i, "" if pd.isna(value) else f"{value:.2g}", ha="center", va="center")
-    ax.set_xticks(range(matrix.shape[1]), [str(c) for c in matrix.columns])
-    ax.set_yticks(range(matrix.shape[0]), [str(r) for r in matrix.index])
-    ax.set_xlabel("Ground Truth")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    fig.colorbar(image)
-    return _save(fig, out_stem)
+    return plt
 
 
 def _save(fig, out_stem: Path) -> list[Path]:
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     out_stem = Path(out_stem)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [out_stem.with_suffix(".pdf"), out_stem.with_suffix(".png")]
+    paths = [out_stem.with_name(out_stem.name + ".pdf"), out_stem.with_name(out_stem.name + ".png")]
     for path in paths:
         fig.savefig(path, bbox_inches="tight")
     plt.close(fig)

@@ -1,7 +1,8 @@
 """Model registry and loading: the original CLI names, the embedded default pair, any local folder or hub id.
 
 A name resolves to a folder under the repository's `models/` (SPEC B §3.1) or is used as a path / hub id as is.
-On a GPU models load in bf16 with device_map="auto"; on CPU in fp32. Nothing here hard-codes a device.
+The dtype follows --precision (fp32 or bf16); each process loads its model onto its own device (a GPU of its own, or
+the CPU), or, with --device_map auto, across all GPUs. Nothing here hard-codes a device.
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,21 +77,54 @@ def model_slug(name: str) -> str:
     return name.strip("/").replace("/", "_").replace("\\", "_")
 
 
-def load_model_and_tokenizer(path: str, adapter_path: str | None = None):
-    """Load a causal LM and its tokenizer; bf16 + device_map='auto' on CUDA, fp32 on CPU.
+def inference_dtype(precision: str):
+    """The dtype weights are held in for querying and evaluation: bf16 unless `precision` is fp32 (or auto on a
+    CPU). On a CPU bf16 matmuls run about twice as fast as fp32 (bench/bench_precision.py)."""
+    import torch
 
-    The tokenizer gets a pad token (eos, as the original) if it has none. If `adapter_path` is given, the LoRA
-    adapter there is attached (kept as a PEFT wrapper, not merged).
+    return torch.float32 if resolve_precision(precision) == "fp32" else torch.bfloat16
+
+
+def resolve_precision(precision: str) -> str:
+    """'auto' -> bf16-mixed on a CUDA GPU with bf16 support, fp32 otherwise; other values as given."""
+    import torch
+
+    if precision != "auto":
+        return precision
+    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+
+
+def training_dtype(precision: str):
+    """The dtype the base weights are held in while LoRA trains: bf16 for bf16-pure, and for bf16-mixed on a GPU
+    (memory); fp32 otherwise (bf16-mixed on a CPU keeps fp32 weights under bf16 autocast: the CPU's bf16 backward
+    kernels are slow, bench/bench_precision.py)."""
+    import torch
+
+    precision = resolve_precision(precision)
+    if precision == "bf16-pure" or (precision == "bf16-mixed" and torch.cuda.is_available()):
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_model_and_tokenizer(path: str, adapter_path: str | None = None, dtype=None, device_map: str | None = None):
+    """Load a causal LM and its tokenizer, in `dtype` (default fp32) on this process's device.
+
+    `device_map="auto"` instead splits the model over every visible GPU (one process, a model too large for one
+    GPU). The tokenizer gets a pad token (eos, as the original) if it has none. If `adapter_path` is given, the
+    LoRA adapter there is attached (kept as a PEFT wrapper, not merged) and cast to the same dtype.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from . import distributed
+
+    dtype = dtype or torch.float32
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        if torch.cuda.is_available():
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, device_map="auto")
+        if device_map:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, device_map=device_map)
         else:
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(distributed.device())
     except (OSError, ValueError) as err:  # missing files, no network for a hub id, an unknown architecture
         raise UserError(f"could not load the model {path}: {err}")
     if tokenizer.pad_token is None:
@@ -100,6 +134,6 @@ def load_model_and_tokenizer(path: str, adapter_path: str | None = None):
 
         if not Path(adapter_path).is_dir():
             raise UserError(f"LoRA adapter {adapter_path} does not exist: run the script that trains it first")
-        model = PeftModel.from_pretrained(model, adapter_path)
+        model = PeftModel.from_pretrained(model, adapter_path).to(dtype)
     model.eval()
     return model, tokenizer

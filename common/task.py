@@ -1,70 +1,173 @@
-"""What a dataset must provide to the generic pipelines; each dataset folder implements one `Task` subclass."""
-from dataclasses import dataclass
+"""What a dataset is: declared facts (`TaskFacts`) plus a few code hooks (`Task`), registered by name.
+
+A dataset folder holds `task.py` (one `Task` subclass with a `facts = TaskFacts(...)` attribute, decorated with
+`@register_task`) and the five entry scripts. The pipelines, the results table, the notebooks and the tests read
+everything dataset-specific from here; nothing else names a dataset. See docs/method.md for what the facts mean.
+"""
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Callable, Hashable, Sequence
+from typing import Literal
 
 import pandas as pd
 
 from .errors import UserError
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("weak", "naive", "ceiling", "uf", "rw")
+
+
+class InvalidAnswers(Enum):
+    """What an unparseable weak answer does to its question (the original differed per dataset, quirk Q7)."""
+    ARE_AN_ANSWER_CLASS = "an answer class in UF and RW"           # ETHICS: -1 counts like any other answer
+    CLASS_IN_UF_QUESTION_DROPPED_IN_RW = "class in UF, dropped in RW"  # HellaSwag, MMLU ("None" became NaN)
+    DROP_THE_QUESTION = "question dropped before the entropy"       # GSM8K
+
+
+@dataclass(frozen=True)
+class SamplingRule:
+    """`--do_sampling`: how many rows to draw and how (docs/method.md §5).
+
+    draw: "questions_queried" draws as many rows as questions were asked (the k-fold row set back to one row per
+    question); "questions_usable" as many as questions survive the stage's drop of unparseable answers.
+    """
+    draw: Literal["questions_queried", "questions_usable"] = "questions_queried"
+    with_replacement: bool = False
+
+    def size(self, n_queried: int, n_usable: int) -> int:
+        return n_queried if self.draw == "questions_queried" else n_usable
+
+
+@dataclass(frozen=True)
+class OutputNames:
+    """File-name patterns of one dataset's outputs (the original's names, docs/method.md §8).
+
+    Placeholders: {ds} the dataset's name stem, {weak} / {strong} the model slugs, {sampling} True / False.
+    """
+    weak_adapter: str = "{weak}-{ds}-train-sft"
+    weak_results: str = "{weak}_weak_supervisor_performance"
+    naive_csv: str = "{ds}_validation_w2s_naive_from_{weak}.csv"
+    naive_run: str = "{strong}-{ds}-SFT-on-weaksupervison-from-{weak}"
+    ceiling_run: str = "{strong}-{ds}-sft-on-groundtruth"
+    entropy_csv: str = "{ds}_validation_with_entropy_from_{weak}.csv"
+    uf_run: str = "{strong}-{ds}-w2sft-uncertainty-filtering-from-{weak}-sampling={sampling}"
+    rw_run: str = "{strong}_reweighting_from_{weak}_sample={sampling}"
+    ul_run: str = "{strong}_reweighting_unlikelihood_from_{weak}_sample={sampling}"
+
+    def build(self, ds: str, weak: str, strong: str, sampling: bool) -> dict[str, str]:
+        values = {"ds": ds, "weak": weak, "strong": strong, "sampling": sampling}
+        return {key: pattern.format(**values) for key, pattern in vars(self).items()}
+
+
+@dataclass(frozen=True)
+class Batching:
+    """(micro-batch, gradient-accumulation steps) of one training stage."""
+    micro: int
+    accumulation: int
+
+
+# The original's per-device batch x accumulation (docs/method.md §6): SFTTrainer runs 1 x 24, the re-weighted
+# runs 2 x 12. A dataset overrides single stages (ETHICS: ceiling 1 x 20, RW 1 x 24).
+ORIGINAL_BATCHING = {"weak": Batching(1, 24), "naive": Batching(1, 24), "ceiling": Batching(1, 24),
+                     "uf": Batching(1, 24), "rw": Batching(2, 12)}
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    """Everything fixed about a dataset, as data. Defaults are the values most datasets share."""
+    name: str                            # registry key and folder name, e.g. "mmlu"
+    title: str                           # in figure titles, e.g. "MMLU"
+    files: tuple[str, str, str]          # train pool, transfer pool, test set, under the folder's dataset/
+    name_stem: str = ""                  # {ds} in output names; default: `name`
+    k: int = 5                           # prompt variants per transfer question
+    max_k: int | None = 24               # most variants the dataset can make (None: no limit)
+    temperature: float = 0.2             # reliability softmax temperature
+    naive_query_tokens: int = 50         # max new tokens: naive weak labels
+    multi_query_tokens: int = 50         # ... multi-query (UF / RW)
+    eval_tokens: int = 5                 # ... evaluation
+    weak_sft_fraction: float = 0.8       # share of the (shuffled) train pool the weak supervisor trains on
+    sft_fraction: float = 0.8            # share of the transfer pool naive W2S and the ceiling train on
+    method_fraction: float = 0.8         # share of the UF / RW rows, after sampling and shuffling, trained on
+    max_length: int = 512                # training tokens per example
+    invalid_answer: str = "None"         # the answer key of an unparseable output
+    invalid_answers: InvalidAnswers = InvalidAnswers.CLASS_IN_UF_QUESTION_DROPPED_IN_RW
+    uf_sampling: SamplingRule = SamplingRule()
+    rw_sampling: SamplingRule = SamplingRule("questions_usable")
+    metrics: Literal["accuracy_and_report", "accuracy_only"] = "accuracy_and_report"
+    names: OutputNames = OutputNames()
+    batching_overrides: dict = field(default_factory=dict)   # stage -> Batching, on top of ORIGINAL_BATCHING
+    entropy_extra_columns: tuple[str, ...] = ()              # the original's columns kept in the entropy CSV
+    # figures (docs/method.md §9)
+    bar_width: float = 0.08
+    entropy_xlim: tuple[float, float] | None = None
+    heatmap_rows: tuple = ("A", "B", "C", "D")               # weak-label axis
+    heatmap_cols: tuple = ("A", "B", "C", "D")               # ground-truth axis
+    heatmap_ylabel: str = "Weak Label"
+
+    def original_batching(self, stage: str) -> Batching:
+        return self.batching_overrides.get(stage, ORIGINAL_BATCHING[stage])
+
 
 @dataclass
 class Pools:
-    """The three disjoint pools of SPEC B §0, each already ordered by the dataset's recipe (shuffles done)."""
+    """The three disjoint pools, each already in the dataset's order (its shuffles done)."""
     train: pd.DataFrame       # weak-supervisor SFT pool
-    transfer: pd.DataFrame    # the code's "validation": weak labels, naive W2S, ceiling, UF, RW
+    transfer: pd.DataFrame    # the original's "validation": weak labels, naive W2S, ceiling, UF, RW
     test: pd.DataFrame
-    source: str               # where the rows came from, for the results json and the README
+    source: str               # where the rows came from, for the results json
+
+
+# the entropy CSV's fixed columns; every dataset adds its `entropy_extra_columns` after question_id
+ENTROPY_CORE = ("question_id", "prompt", "model_output", "model_pred", "gold", "entropy", "answer_score")
+ENTROPY_TEXT_COLUMNS = ("prompt", "model_output", "model_pred", "gold")
 
 
 class Task:
-    """Dataset knowledge: data, prompt templates, variants, answer parsing and the original output names."""
+    """The code part of a dataset: reading its files, its prompt templates, variants and answer rules.
 
-    name: str                          # used in file names, e.g. "mmlu"
-    folder: Path                       # the dataset folder; outputs go there by default
-    k: int = 5                         # prompt variants per question
-    temperature: float = 0.2           # reliability-score softmax temperature
-    naive_query_tokens: int = 50       # max new tokens, naive weak labels
-    multi_query_tokens: int = 50       # max new tokens, multi-query (UF / RW)
-    eval_tokens: int = 5               # max new tokens, evaluation
-    weak_sft_fraction: float = 0.8     # share of the train pool the weak supervisor is trained on
-    sft_fraction: float = 0.8          # share of the transfer pool naive W2S and the ceiling are trained on
-    uf_fraction: float = 0.8           # share of the UF rows trained on (the rest was never used by the original)
-    uf_sampling_replace: bool = False  # --do_sampling draws with replacement (UF)?
-    rw_sampling_replace: bool = False  # ... (RW)?
-    invalid_answer: Hashable = "None"  # the normalised answer of an unparseable output
-    rw_drops_invalid: bool = True      # RW skips questions with any invalid answer (SPEC B §1.5)
-    uf_drops_invalid: bool = False     # UF drops questions with any invalid answer before the entropy (GSM8K)
-    raw_output_column: str = "model_output"  # the entropy CSV's name for the weak model's raw output
-    with_report: bool = True           # results carry a per-class report
-    max_length: int = 512
+    Answer keys (`answer_key`, the variants' `gold`) are text, so that an entropy CSV reads back without type
+    conversion. `config` is the run's RunConfig, where a dataset with flags of its own (GSM8K's paraphrase
+    provider) reads them with `self.option(name)`.
+    """
 
-    def __init__(self, data_dir: Path | None = None):
+    facts: TaskFacts
+    folder: Path
+    options_class: type | None = None            # a dataclass of flags every script of this dataset takes
+    uf_options_class: type | None = None         # ... that only the uncertainty-filtering script takes
+
+    def __init__(self, data_dir: Path | None = None, config=None):
         self.data_dir = Path(data_dir) if data_dir else self.folder / "dataset"
+        self.config = config
 
-    # ---- command line: a dataset may add flags (GSM8K's paraphrase provider) ----
-    @classmethod
-    def add_arguments(cls, parser) -> None:
-        """Add dataset-specific flags to an entry script's parser."""
+    def option(self, name: str, default=None):
+        """The value of this dataset's own flag `name` in the run's config, else `default`."""
+        return self.config.option(name, default) if self.config is not None else default
 
-    @classmethod
-    def from_args(cls, args) -> "Task":
-        return cls(args.data_dir)
+    @property
+    def name(self) -> str:
+        return self.facts.name
 
     # ---- data ----
     def load_pools(self, seed: int) -> Pools:
-        raise NotImplementedError
+        """The declared files, each read and checked by `read_split`."""
+        train, transfer, test = (self.read_split(p) for p in self.require_files())
+        return Pools(train, transfer, test, f"local files in {self.data_dir}")
 
-    def local_csv_pools(self, file_names: Sequence[str], read_split: Callable[[Path], pd.DataFrame]) -> Pools:
-        """The train, transfer and test pools from the CSVs `file_names` (in that order) in `data_dir`, each read
-        and checked by `read_split`; a UserError naming the missing files and the script that builds them."""
-        paths = [self.data_dir / name for name in file_names]
-        missing = [str(p) for p in paths if not p.exists()]
+    def require_files(self) -> list[Path]:
+        """The paths of the declared files; a UserError naming the missing ones and how to get them."""
+        paths = [self.data_dir / name for name in self.facts.files]
+        missing = list(dict.fromkeys(str(p) for p in paths if not p.exists()))
         if missing:
-            raise UserError(f"{self.name} CSVs missing: {missing}; build them with `python {self.name}/prepare_data.py`"
-                            " (needs the hub) or pass --data_dir")
-        train, transfer, test = (read_split(p) for p in paths)
-        return Pools(train, transfer, test, f"local CSVs in {self.data_dir}")
+            how = ("build them with `python {}/prepare_data.py` (needs the hub)".format(self.name)
+                   if (self.folder / "prepare_data.py").exists() else "put them there")
+            raise UserError(f"{self.name} data files missing: {missing}; {how} or pass --data_dir")
+        return paths
+
+    def read_split(self, path: Path) -> pd.DataFrame:
+        raise NotImplementedError
 
     # ---- prompts: (prompt, completion) pairs for training, prompts for querying ----
     def weak_sft_example(self, row) -> tuple[str, str]:
@@ -83,58 +186,127 @@ class Task:
         raise NotImplementedError
 
     # ---- multi-query ----
-    def variants(self, transfer: pd.DataFrame, seed: int) -> pd.DataFrame:
-        """k rows per question, in question order, with `question_id`, `prompt` and the entropy-CSV columns."""
+    def variants(self, transfer: pd.DataFrame, k: int, seed: int) -> pd.DataFrame:
+        """k rows per question, in question order: `question_id`, `prompt`, `gold` (the gold answer key), the
+        dataset's `entropy_extra_columns`, and whatever `answer_key` needs (not written to the CSV)."""
         raise NotImplementedError
 
-    def answer_key(self, variant_row, output: str) -> Hashable:
-        """The normalised answer whose agreement is counted, or `invalid_answer`."""
+    def multi_query_completion(self, output: str) -> str:
+        """What UF and RW train on after the variant prompt: the original's " " + raw output (its leading space
+        kept, as its split on "### Answer:" kept it)."""
+        return " " + output
+
+    def answer_key(self, variant_row, output: str) -> str:
+        """The normalised answer whose agreement is counted, as text, or `facts.invalid_answer`."""
         raise NotImplementedError
-
-    entropy_columns: list[str] = []
-
-    def uf_sample_size(self, n_rows: int, n_questions: int) -> int:
-        """--do_sampling row count for UF, from the rows before filtering (SPEC B §1.7)."""
-        return n_rows // self.k
-
-    def rw_sample_size(self, n_usable_rows: int, n_questions: int) -> int:
-        """--do_sampling row count for RW."""
-        return n_usable_rows // self.k
 
     # ---- evaluation ----
     def eval_prompt(self, row) -> str:
         raise NotImplementedError
 
-    def parse_eval(self, output: str, row) -> Hashable:
-        """The test-time prediction read from an output (`row`: the test question, for per-row templates)."""
+    def parse_eval(self, output: str, row) -> str:
+        """The test-time prediction read from an output (`row`: the test item, for per-row templates)."""
         raise NotImplementedError
 
-    def eval_label(self, row) -> Hashable:
+    def eval_label(self, row) -> str:
         raise NotImplementedError
 
-    # ---- figures (SPEC B §4): how one entropy-CSV row is judged ----
-    title: str = ""                    # the dataset's name in figure titles
+    def answer_text(self, row) -> str:
+        """A well-formed gold answer to `row`, as a model would write it after the prompt: parse_eval reads it
+        back as eval_label (a test checks this on every dataset; the tiny test model learns these formats)."""
+        raise NotImplementedError
 
+    # ---- figures: the original notebooks' rules (docs/method.md §9) ----
     def weak_answer_correct(self, row) -> bool | None:
         """Whether the weak answer of one entropy-CSV row is right; None leaves the row out of the count."""
-        raise NotImplementedError
+        return row.model_pred == row.gold
 
-    def heatmap_cell(self, row) -> tuple[Hashable, Hashable] | None:
+    def heatmap_cell(self, row) -> tuple | None:
         """(weak label, ground truth) of one entropy-CSV row for the reliability heatmap, or None to skip it."""
         raise NotImplementedError
 
-    heatmap_rows: list = []            # the heatmap's weak-label axis, in order
-    heatmap_cols: list = []            # its ground-truth axis
+    # ---- helpers ----
+    def output_names(self, weak: str, strong: str, sampling: bool) -> dict[str, str]:
+        return self.facts.names.build(self.facts.name_stem or self.name, weak, strong, sampling)
 
-    # ---- output names (SPEC B §3.3) ----
-    def names(self, weak: str, strong: str, sampling: bool) -> dict[str, str]:
-        raise NotImplementedError
+    def script(self, stage: str) -> str:
+        """The file name of this dataset's entry script for `stage` (for messages)."""
+        from .cli import script_for_stage
+
+        return script_for_stage(self.folder, stage)
 
 
-def load_task(name: str) -> Task:
-    """The Task of the dataset folder `name` ("mmlu", "hellaswag", "ethics", "gsm8k"), found by import."""
-    import importlib
+def output_root(task: Task, cfg) -> Path:
+    """Where a run writes: OUTPUT_DIR/<dataset> with --output_dir (two datasets never share a folder), else the
+    dataset folder, as the original."""
+    if cfg is not None and cfg.run.output_dir:
+        return Path(cfg.run.output_dir) / task.name
+    return task.folder
 
-    module = importlib.import_module(f"{name}.task")
-    classes = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Task) and v is not Task]
-    return classes[0]()
+
+# ---------------------------------------------------------------------------------------------------- registry
+
+TASKS: dict[str, type[Task]] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator of a dataset's Task: registered under `facts.name`, its folder is the module's folder."""
+    name = cls.facts.name
+    if name in TASKS and TASKS[name] is not cls:
+        raise ValueError(f"two tasks are registered as {name!r}")
+    cls.folder = Path(sys.modules[cls.__module__].__file__).resolve().parent
+    TASKS[name] = cls
+    return cls
+
+
+def task_folders(root: Path = REPO_ROOT) -> list[Path]:
+    """The dataset folders of the repository: every top-level folder with a task.py."""
+    return sorted(p.parent for p in root.glob("*/task.py"))
+
+
+def discover_tasks(root: Path = REPO_ROOT) -> dict[str, type[Task]]:
+    """Import every dataset folder's task.py (each registers itself) and return the registry."""
+    for folder in task_folders(root):
+        import_task_module(folder)
+    return TASKS
+
+
+def import_task_module(folder: Path):
+    """`<folder>.task`, imported as a package module; a folder added after `pip install -e .` is loaded from its
+    path, so adding a dataset never needs a re-install."""
+    name = folder.name
+    try:
+        return importlib.import_module(f"{name}.task")
+    except ModuleNotFoundError as err:
+        if err.name not in (name, f"{name}.task"):
+            raise
+    spec = importlib.util.spec_from_file_location(name, folder / "__init__.py", submodule_search_locations=[str(folder)])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[name] = package
+    if (folder / "__init__.py").exists():
+        spec.loader.exec_module(package)
+    return importlib.import_module(f"{name}.task")
+
+
+def task_class(name: str) -> type[Task]:
+    """The Task class of the registered dataset `name`; a UserError listing the known ones otherwise."""
+    tasks = discover_tasks()
+    if name not in tasks:
+        raise UserError(f"unknown dataset {name!r}; known: {', '.join(sorted(tasks))}")
+    return tasks[name]
+
+
+def get_task(name: str, data_dir: Path | None = None, config=None) -> Task:
+    """A Task instance of the registered dataset `name`."""
+    return task_class(name)(data_dir, config)
+
+
+def task_of_folder(folder: Path) -> type[Task]:
+    """The Task class registered by the dataset folder `folder` (an entry script's own folder)."""
+    module = import_task_module(Path(folder).resolve())
+    classes = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Task) and v is not Task
+               and v.__module__ == module.__name__]
+    if len(classes) != 1:
+        raise RuntimeError(f"{folder}/task.py must define exactly one Task subclass, found {len(classes)}")
+    return classes[0]
+

@@ -1,7 +1,8 @@
-"""LoRA supervised fine-tuning with completion-only labels and a per-example weighted loss.
+"""LoRA supervised fine-tuning: completion-only labels, a per-example weighted (and optionally unlikelihood) loss.
 
 Every training run of the project (weak supervisor, naive W2S, ceiling, UF, RW) goes through `train_lora`; the
-unweighted runs simply give every example weight 1.0.
+unweighted runs give every example weight 1.0. docs/method.md §6 states the loss and how it relates to the
+original's.
 """
 import os
 import shutil
@@ -9,54 +10,92 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
-from transformers import Trainer, TrainingArguments, set_seed
+from tqdm.auto import tqdm
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
+from . import distributed
 from .errors import UserError
 
 IGNORE_INDEX = -100
-LOSS_NORMALISATIONS = ("answer_tokens", "all_positions")
+NORMALISATIONS = ("answer_tokens", "all_positions")
+UNLIKELIHOOD_P_MAX = 1 - 1e-6   # p is clamped below 1 so that -log(1 - p) stays finite
 
 
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of one LoRA SFT run; the defaults are the original's (SPEC B §3.2)."""
-    lr: float = 5e-5
-    epochs: float = 3.0
-    micro_batch_size: int = 4
-    effective_batch_size: int = 24        # micro batch x gradient accumulation
-    max_length: int | None = None         # tokens, prompt + answer, cut at the end; None: the dataset's (512)
-    loss_normalisation: str = "answer_tokens"
+@dataclass(frozen=True)
+class TrainPlan:
+    """The concrete settings of one training run (the user's TrainConfig with every default resolved)."""
+    lr: float
+    epochs: float
+    micro_batch_size: int
+    accumulation_steps: int
+    max_length: int
+    normalisation: str = "answer_tokens"   # "answer_tokens" or "all_positions" (see weighted_causal_lm_loss)
+    step_token_mean: bool = True           # answer_tokens: divide by the tokens of the whole optimiser step
+    train_eos: bool = True                 # append EOS to every completion and train it
+    precision: str = "fp32"                # fp32 / bf16-mixed / bf16-pure (resolved, never "auto")
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
+    lora_target_modules: tuple[str, ...] | None = None
     seed: int = 42
-    logging_steps: int = 10
-    group_by_length: bool = False         # batch examples of similar length together (less padding)
-    save_steps: int = 500                 # optimiser steps between checkpoints (the original's default)
-    resume: bool = False                  # continue from the last checkpoint in the run's checkpoint folder
+    save_steps: int = 500
+    resume: bool = False
+    group_by_length: bool = False
+    logging_steps: int = 1
 
 
-def tokenize_completion(tokenizer, prompt: str, completion: str, max_length: int) -> dict | None:
-    """Token ids and labels for one SFT example: only the completion and its EOS are trained.
+# ---------------------------------------------------------------------------------------------- tokenisation
 
-    The prompt is tokenised with the tokenizer's special tokens (BOS), the completion without, and EOS is
-    appended as a token id (not as text), so the model learns to stop. Prompt positions get label -100. The
-    sequence is cut to `max_length` at the end; None is returned if no completion token survives the cut.
+def joint_token_ids(tokenizer, prompt: str, completion: str, add_special_tokens: bool = True) -> tuple[list[int], int]:
+    """The token ids of prompt + completion tokenised as one text, and the index of the first completion token.
+
+    Tokenising the two parts separately is wrong for SentencePiece tokenizers that prepend "▁" to every text
+    (Llama-2, Mistral): the completion would start with a token the model never emits after the prompt. So the
+    joint text is tokenised, and the boundary is the prompt's own token count when the prompt's ids are a prefix
+    of the joint ids; otherwise a token straddles the boundary (a merge across it, e.g. "▁" + "A" -> "▁A" after a
+    prompt ending in a space) and the boundary is the first token whose characters reach into the completion
+    (it belongs to the completion: it is what the model has to produce there).
     """
-    prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
-    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    input_ids = (prompt_ids + completion_ids)[:max_length]
-    labels = ([IGNORE_INDEX] * len(prompt_ids) + completion_ids)[:max_length]
+    enc = tokenizer(prompt + completion, add_special_tokens=add_special_tokens,
+                    return_offsets_mapping=tokenizer.is_fast)
+    ids = list(enc["input_ids"])
+    prompt_ids = tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
+    if ids[:len(prompt_ids)] == list(prompt_ids):
+        return ids, len(prompt_ids)
+    if not tokenizer.is_fast:
+        return ids, len(prompt_ids)  # no offsets to locate a merged boundary: the prompt's length is the best guess
+    special = set(tokenizer.all_special_ids)
+    boundary = next((i for i, (token, (start, end)) in enumerate(zip(ids, enc["offset_mapping"]))
+                     if token not in special and end > len(prompt)), len(ids))
+    return ids, boundary
+
+
+def tokenize_completion(tokenizer, prompt: str, completion: str, max_length: int, train_eos: bool = True
+                        ) -> dict | None:
+    """Token ids and labels of one SFT example: only the completion (and its EOS) is trained.
+
+    The joint text is tokenised with the tokenizer's special tokens (BOS), see `joint_token_ids`; EOS is appended
+    as a token id (not as text) when `train_eos`. Prompt positions get label -100. The sequence is cut to
+    `max_length` at the end; None is returned if no completion token survives the cut.
+    """
+    ids, boundary = joint_token_ids(tokenizer, prompt, completion)
+    if train_eos:
+        ids = ids + [tokenizer.eos_token_id]
+    labels = [IGNORE_INDEX] * boundary + ids[boundary:]
+    ids, labels = ids[:max_length], labels[:max_length]
     if all(label == IGNORE_INDEX for label in labels):
         return None
-    return {"input_ids": input_ids, "labels": labels}
+    return {"input_ids": ids, "labels": labels}
 
 
 class CompletionCollator:
-    """Right-pads a list of tokenised examples to the longest in the batch; padding gets label -100, mask 0."""
+    """Right-pads a list of tokenised examples to the longest in the batch; padding gets label -100, mask 0.
+    Each example's `weight` (default 1) and `unlikely` flag (default False) travel as tensors."""
 
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
@@ -71,8 +110,11 @@ class CompletionCollator:
             batch["labels"].append(list(f["labels"]) + [IGNORE_INDEX] * pad)
         out = {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
         out["weights"] = torch.tensor([float(f.get("weight", 1.0)) for f in features], dtype=torch.float32)
+        out["unlikely"] = torch.tensor([bool(f.get("unlikely", False)) for f in features], dtype=torch.bool)
         return out
 
+
+# ------------------------------------------------------------------------------------------------------- loss
 
 def trained_positions(labels: torch.Tensor) -> torch.Tensor:
     """Indices t (0 .. L-2) of the positions whose next token is trained in at least one row of the batch.
@@ -84,125 +126,209 @@ def trained_positions(labels: torch.Tensor) -> torch.Tensor:
 
 
 def weighted_causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor,
-                            normalisation: str = "answer_tokens", positions: torch.Tensor | None = None
+                            unlikely: torch.Tensor | None = None, normalisation: str = "answer_tokens",
+                            positions: torch.Tensor | None = None, num_items: int | torch.Tensor | None = None
                             ) -> torch.Tensor:
-    """Next-token cross-entropy, each example's token losses multiplied by its weight w_b.
+    """Σ_b w_b Σ_t ℓ_{b,t} / D, the weighted next-token loss of a batch (docs/method.md §6).
 
     logits: B x L x V for every position, or B x P x V at `positions` only (see `trained_positions`; the result
-    is the same). labels: B x L, -100 where nothing is trained. With ℓ_{b,t} = CE(logits[b, t], labels[b, t+1])
-    over the trained positions:
-    - "answer_tokens" (default): Σ_b w_b Σ_t ℓ_{b,t} / (number of trained tokens in the batch), the usual mean
-      over answer tokens; with all weights 1 it equals the standard causal-LM loss.
-    - "all_positions": Σ_b w_b Σ_t ℓ_{b,t} / (B·(L−1)), the original's torch.mean over every position of the
-      padded batch, prompt and padding included (SPEC B §1.6, quirk Q1): the scale shrinks with prompt length.
+    is the same). labels: B x L, -100 where nothing is trained. For a trained target y = labels[b, t+1] with
+    probability p = softmax(logits[b, t])[y]:
+    - ℓ = -log p (likelihood), or, for a row with `unlikely[b]`, ℓ = -log(1 - p) (unlikelihood: the row's answer
+      is pushed down; p is clamped to 1 - 1e-6, computed as -log1p(-p));
+    - D = `num_items` if given (the answer tokens of the whole optimiser step: the loss then does not depend on
+      how the step is cut into micro-batches), else the answer tokens of this batch ("answer_tokens"), or
+      B·(L−1), every position of the padded batch ("all_positions", the original's re-weighted loss).
     """
-    if normalisation not in LOSS_NORMALISATIONS:
-        raise ValueError(f"normalisation must be one of {LOSS_NORMALISATIONS}, got {normalisation!r}")
+    if normalisation not in NORMALISATIONS:
+        raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
     shift_labels = labels[:, 1:]
     if positions is None:
         logits, targets = logits[:, :-1, :], shift_labels
     else:
         targets = shift_labels[:, positions]
     trained = targets != IGNORE_INDEX
-    token_loss = F.cross_entropy(logits[trained].float(), targets[trained], reduction="none")
+    log_p = torch.log_softmax(logits[trained].float(), dim=-1).gather(-1, targets[trained][:, None]).squeeze(-1)
+    token_loss = -log_p
+    if unlikely is not None and bool(unlikely.any()):
+        row_unlikely = unlikely[:, None].expand_as(targets)[trained]
+        p = log_p.exp().clamp(max=UNLIKELIHOOD_P_MAX)
+        token_loss = torch.where(row_unlikely, -torch.log1p(-p), token_loss)
     token_weight = weights.to(token_loss.dtype)[:, None].expand_as(targets)[trained]
     total = (token_loss * token_weight).sum()
-    if normalisation == "answer_tokens":
-        return total / trained.sum().clamp(min=1)
-    return total / shift_labels.numel()
+    if normalisation == "all_positions":
+        return total / shift_labels.numel()
+    if num_items is not None:
+        return total / num_items
+    return total / trained.sum().clamp(min=1)
 
 
 class WeightedLossTrainer(Trainer):
-    """A Trainer whose loss is `weighted_causal_lm_loss` with the batch's per-example `weights`.
+    """A Trainer whose loss is `weighted_causal_lm_loss` with the batch's per-example weights and flags.
 
-    The loss is normalised per micro-batch; the Trainer divides it by the gradient-accumulation steps, so an
-    optimiser step averages its micro-batch losses. Logits are computed only where a token is trained.
+    With `step_token_mean` (the default loss) the denominator is the answer-token count of the whole optimiser
+    step, over every micro-batch and every process, so 4 x 6 accumulation, 24 x 1 and two processes of 2 x 6
+    give the same update. Otherwise the loss is normalised per micro-batch and divided by the accumulation
+    steps, as the original's. Logits are computed only where a token is trained.
     """
 
-    loss_is_scaled_for_ga = False
-
-    def __init__(self, *args, loss_normalisation: str = "answer_tokens", **kwargs):
+    def __init__(self, *args, normalisation: str = "answer_tokens", step_token_mean: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
-        self.loss_normalisation = loss_normalisation
+        self.normalisation = normalisation
+        self.step_token_mean = step_token_mean and normalisation == "answer_tokens"
+        self.loss_is_scaled_for_ga = self.step_token_mean
+
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        """The micro-batches of one optimiser step, and their answer-token count summed over all processes."""
+        batches = []
+        for _ in range(num_batches):
+            try:
+                batches.append(next(epoch_iterator))
+            except StopIteration:
+                break
+        count = sum((b["labels"][:, 1:] != IGNORE_INDEX).sum() for b in batches) if batches else torch.tensor(0)
+        count = torch.as_tensor(count, device=device)
+        if self.args.world_size > 1:
+            count = self.accelerator.gather(count.reshape(1)).sum()
+        return batches, count
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        weights = inputs.pop("weights")
-        labels = inputs.pop("labels")
+        weights, unlikely, labels = inputs.pop("weights"), inputs.pop("unlikely"), inputs.pop("labels")
         positions = trained_positions(labels)
         outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                         logits_to_keep=positions)
-        loss = weighted_causal_lm_loss(outputs.logits, labels, weights, self.loss_normalisation, positions)
+        num_items = num_items_in_batch if self.step_token_mean else None
+        loss = weighted_causal_lm_loss(outputs.logits, labels, weights, unlikely, self.normalisation, positions,
+                                       num_items)
+        if self.step_token_mean:
+            loss = loss * self.accelerator.num_processes  # DDP averages the processes' gradients
         return (loss, outputs) if return_outputs else loss
 
 
-def train_lora(model, tokenizer, prompts: Sequence[str], completions: Sequence[str], cfg: TrainConfig,
-               work_dir: Path, weights: Sequence[float] | None = None, collator=None):
-    """Wrap `model` with a fresh LoRA adapter (peft's default target modules) and fine-tune it in place.
+class TrainingProgress(TrainerCallback):
+    """A progress bar over optimiser steps with the last loss (a terminal), or a line every ~10 % (a log file)."""
 
-    Checkpoints (adapter, optimiser, scheduler, RNG states) go to `work_dir` every `cfg.save_steps` steps; with
-    `cfg.resume` training continues from the last one, otherwise stale checkpoints are cleared first. The
-    folder is removed once training has finished.
+    def __init__(self):
+        self.bar = None
 
-    Returns the PEFT model; save the adapter with `.save_pretrained(dir)`. Examples whose completion does not fit
-    in `cfg.max_length` are dropped with a message. `collator` defaults to padding each batch to its longest.
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.bar = tqdm(total=state.max_steps, desc="training", disable=None, initial=state.global_step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is None or logs is None or "loss" not in logs:
+            return
+        self.bar.set_postfix(loss=f"{logs['loss']:.4f}")
+        every = max(1, state.max_steps // 10)
+        if self.bar.disable and (state.global_step % every == 0 or state.global_step == state.max_steps):
+            print(f"training step {state.global_step}/{state.max_steps}: loss {logs['loss']:.4f}", flush=True)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ---------------------------------------------------------------------------------------------------- training
+
+@dataclass
+class Example:
+    prompt: str
+    completion: str
+    weight: float = 1.0
+    unlikely: bool = False   # train -log(1 - p) on the answer tokens instead of -log p
+
+
+def tokenize_examples(tokenizer, examples: Sequence[Example], plan: TrainPlan) -> list[dict]:
+    """Tokenised rows for the Trainer; examples whose answer does not fit in `plan.max_length` are dropped with a
+    message (the original trained them fully masked, which gives a NaN loss)."""
+    rows = []
+    for ex in examples:
+        # an unlikelihood row's EOS is not trained: "then stop" is no part of an answer that is pushed down
+        tokens = tokenize_completion(tokenizer, ex.prompt, ex.completion, plan.max_length,
+                                     train_eos=plan.train_eos and not ex.unlikely)
+        if tokens is not None:
+            rows.append({**tokens, "weight": float(ex.weight), "unlikely": bool(ex.unlikely),
+                         "length": len(tokens["input_ids"])})
+    if len(rows) < len(examples):
+        print(f"dropped {len(examples) - len(rows)} of {len(examples)} examples: no answer token within "
+              f"max_length={plan.max_length}")
+    if not rows:
+        raise UserError(f"no training example has an answer token within max_length={plan.max_length}")
+    return rows
+
+
+def train_lora(model, tokenizer, examples: Sequence[Example], plan: TrainPlan, work_dir: Path, collator=None):
+    """Wrap `model` with a fresh LoRA adapter and fine-tune it in place; returns (PEFT model, loss log).
+
+    Checkpoints (adapter, optimiser, scheduler, RNG states) go to `work_dir` every `plan.save_steps` steps; with
+    `plan.resume` training continues from the last one, otherwise stale checkpoints are cleared first. The
+    folder is removed once training has finished. The loss log is one row per logged optimiser step (step,
+    epoch, loss, learning_rate, grad_norm). Under a data-parallel launch every process runs this (DDP).
     """
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
 
-    weights = [1.0] * len(prompts) if weights is None else list(weights)
-    if not (len(prompts) == len(completions) == len(weights)):
-        raise ValueError("prompts, completions and weights must have the same length")
-    rows = []
-    for prompt, completion, weight in zip(prompts, completions, weights):
-        example = tokenize_completion(tokenizer, prompt, completion, cfg.max_length)
-        if example is not None:
-            rows.append({**example, "weight": float(weight), "length": len(example["input_ids"])})
-    if len(rows) < len(prompts):
-        print(f"dropped {len(prompts) - len(rows)} of {len(prompts)} examples: no answer token within "
-              f"max_length={cfg.max_length}")
-    if not rows:
-        raise UserError(f"no training example has an answer token within max_length={cfg.max_length}")
-
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, bias="none",
-                      task_type="CAUSAL_LM")
-    set_seed(cfg.seed)  # the adapter's random init, so equal seeds give equal runs
-    model = get_peft_model(model, lora)
-    micro = micro_batch_size(cfg.micro_batch_size, cfg.effective_batch_size)
+    rows = tokenize_examples(tokenizer, examples, plan)
+    lora = LoraConfig(r=plan.lora_r, lora_alpha=plan.lora_alpha, lora_dropout=plan.lora_dropout, bias="none",
+                      task_type="CAUSAL_LM",
+                      target_modules=list(plan.lora_target_modules) if plan.lora_target_modules else None)
+    set_seed(plan.seed)  # the adapter's random init, so equal seeds give equal runs
+    # bf16-pure keeps the adapter in the base weights' bf16 (the original); otherwise peft holds it in fp32
+    model = get_peft_model(model, lora, autocast_adapter_dtype=plan.precision != "bf16-pure")
+    on_gpu = torch.cuda.is_available()
     args = TrainingArguments(
-        output_dir=str(work_dir), learning_rate=cfg.lr, num_train_epochs=cfg.epochs,
-        per_device_train_batch_size=micro, gradient_accumulation_steps=cfg.effective_batch_size // micro,
+        output_dir=str(work_dir), learning_rate=plan.lr, num_train_epochs=plan.epochs,
+        per_device_train_batch_size=plan.micro_batch_size, gradient_accumulation_steps=plan.accumulation_steps,
         lr_scheduler_type="linear", warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0,
-        logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2,
-        report_to="none", seed=cfg.seed, data_seed=cfg.seed,
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(), remove_unused_columns=False,
-        disable_tqdm=None, dataloader_pin_memory=torch.cuda.is_available(),
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        logging_steps=plan.logging_steps, save_strategy="steps", save_steps=plan.save_steps, save_total_limit=2,
+        report_to="none", seed=plan.seed, data_seed=plan.seed, bf16=plan.precision == "bf16-mixed",
+        use_cpu=not on_gpu, remove_unused_columns=False, dataloader_pin_memory=on_gpu,
+        train_sampling_strategy="group_by_length" if plan.group_by_length else "random",
+        ddp_find_unused_parameters=False,
     )
     trainer = WeightedLossTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                                   data_collator=collator or CompletionCollator(tokenizer.pad_token_id),
-                                  loss_normalisation=cfg.loss_normalisation)
+                                  normalisation=plan.normalisation, step_token_mean=plan.step_token_mean)
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(TrainingProgress())
     last = get_last_checkpoint(str(work_dir)) if Path(work_dir).is_dir() else None
-    if last and cfg.resume:
+    if last and plan.resume:
         print(f"resuming training from {last}")
-    elif Path(work_dir).exists():
+    elif Path(work_dir).exists() and distributed.is_main():
         if last:
             print(f"found checkpoint {last} of an interrupted run; starting over (pass --resume to continue it)")
         shutil.rmtree(work_dir)
-    trainer.train(resume_from_checkpoint=last if cfg.resume else None)
-    shutil.rmtree(work_dir, ignore_errors=True)
+    distributed.barrier()
+    trainer.train(resume_from_checkpoint=last if plan.resume else None)
+    distributed.barrier()
+    if distributed.is_main():
+        shutil.rmtree(work_dir, ignore_errors=True)
+    log = pd.DataFrame([entry for entry in trainer.state.log_history if "loss" in entry])
+    model = trainer.model
     model.eval()
-    return model
+    return model, log.reindex(columns=["step", "epoch", "loss", "learning_rate", "grad_norm"])
 
 
-def micro_batch_size(requested: int, effective: int) -> int:
-    """The largest micro-batch <= `requested` that divides `effective`, so that micro-batch x accumulation steps
-    is exactly the effective batch (24 with 4 -> 4 x 6; 20 with 8 -> 5 x 4)."""
-    return max(d for d in range(1, min(requested, effective) + 1) if effective % d == 0)
+def accumulation_plan(micro: int, effective: int, processes: int = 1) -> tuple[int, int]:
+    """(micro-batch, accumulation steps) whose product with `processes` is exactly `effective`: the largest
+    micro-batch <= `micro` that divides effective / processes (24 with 4 -> 4 x 6; 20 with 8 -> 5 x 4)."""
+    if effective % processes:
+        raise UserError(f"the effective batch {effective} is not a multiple of the {processes} processes")
+    per_process = effective // processes
+    size = max(d for d in range(1, min(micro, per_process) + 1) if per_process % d == 0)
+    return size, per_process // size
 
 
 def save_adapter(model, target: Path) -> None:
     """Save the LoRA adapter under a temporary name, then rename: a crash never leaves a half-written adapter
-    that a later stage would load."""
+    that a later stage would load. Only the main process writes."""
+    if not distributed.is_main():
+        return
     target = Path(target)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)

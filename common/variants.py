@@ -1,9 +1,9 @@
-"""Prompt variations of one question for the multi-query step (SPEC B §1.1)."""
+"""Prompt variations of one question for the multi-query step: option permutations (docs/method.md §2)."""
 from itertools import permutations
 
 import numpy as np
 
-LETTERS = "ABCD"
+from .parsing import LETTERS
 
 
 def all_permutations(letters: str = LETTERS) -> list[str]:

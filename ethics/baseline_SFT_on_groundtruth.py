@@ -1,17 +1,11 @@
-"""The ceiling on ETHICS commonsense: LoRA-SFT the strong model on the transfer pool's ground truth, then test it.
+"""The ceiling on ETHICS-Commonsense: LoRA-SFT the strong model on the transfer pool's ground truth.
 
     python ethics/baseline_SFT_on_groundtruth.py --strong_model_name LLAMA3-8B
 
-Writes models/ and results/{S}-ethics-sft-on-groundtruth (.txt, .json, _predictions.csv).
+Writes, under ethics/ (or OUTPUT_DIR/ethics/ with --output_dir): models/{S}-ethics-sft-on-groundtruth/,
+results/{S}-ethics-sft-on-groundtruth.{txt,json}, _predictions.csv and _loss.{csv,png}.
 """
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, so this runs from any directory
-
-from common.cli import run_stage  # noqa: E402
-from common.pipelines import sft_on_groundtruth  # noqa: E402
-from ethics.task import EthicsTask  # noqa: E402
+from common.cli import main
 
 if __name__ == "__main__":
-    run_stage(__doc__, sft_on_groundtruth, EthicsTask, weak=False)
+    main(__file__)

@@ -1,18 +1,12 @@
-"""Stage 1, the weak supervisor: LoRA-fine-tune the weak model on ETHICS commonsense ground truth, then test it.
+"""Stage 1, the weak supervisor: LoRA-fine-tune the weak model on ETHICS-Commonsense ground truth, then test it.
 
-    python ethics/create_weak_supervisor_on_ETHICS.py --weak_model_name LLAMA2-7B
+    python ethics/create_weak_supervisor_on_ETHICS.py --weak_model_name Mistral-7B
 
-Writes, under ethics/ (or --output_dir): models/{W}-ethics-cm-train-sft/ (the adapter the later stages query),
-results/{W}_weak_supervisor_performance.txt (original format), .json (numbers + config), _predictions.csv.
+Trains on the first 90% of the train pool. Writes, under ethics/ (or OUTPUT_DIR/ethics/ with --output_dir):
+models/{W}-ethics-cm-train-sft/ (the adapter every later stage queries),
+results/{W}_weak_supervisor_performance.{txt,json}, _predictions.csv and _loss.{csv,png}.
 """
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, so this runs from any directory
-
-from common.cli import run_stage  # noqa: E402
-from common.pipelines import create_weak_supervisor  # noqa: E402
-from ethics.task import EthicsTask  # noqa: E402
+from common.cli import main
 
 if __name__ == "__main__":
-    run_stage(__doc__, create_weak_supervisor, EthicsTask, strong=False)
+    main(__file__)

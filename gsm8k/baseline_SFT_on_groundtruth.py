@@ -1,17 +1,11 @@
-"""The ceiling on GSM8K: LoRA-SFT the strong model on the transfer pool's ground truth, then test it.
+"""The ceiling on GSM8K: LoRA-SFT the strong model on the transfer pool's ground truth.
 
     python gsm8k/baseline_SFT_on_groundtruth.py --strong_model_name LLAMA3-8B
 
-Writes models/ and results/{S}-gsm8k-sft-on-groundtruth (.txt, .json, _predictions.csv).
+Writes, under gsm8k/ (or OUTPUT_DIR/gsm8k/ with --output_dir): models/{S}-gsm8k-sft-on-groundtruth/,
+results/{S}-gsm8k-sft-on-groundtruth.{txt,json}, _predictions.csv and _loss.{csv,png}.
 """
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, so this runs from any directory
-
-from common.cli import run_stage  # noqa: E402
-from common.pipelines import sft_on_groundtruth  # noqa: E402
-from gsm8k.task import GSM8KTask  # noqa: E402
+from common.cli import main
 
 if __name__ == "__main__":
-    run_stage(__doc__, sft_on_groundtruth, GSM8KTask, weak=False)
+    main(__file__)

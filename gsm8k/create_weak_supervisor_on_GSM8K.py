@@ -2,17 +2,11 @@
 
     python gsm8k/create_weak_supervisor_on_GSM8K.py --weak_model_name LLAMA2-7B
 
-Writes, under gsm8k/ (or --output_dir): models/{W}-gsm8k-train-sft/ (the adapter the later stages query),
-results/{W}_weak_supervisor_performance.txt (original format), .json (numbers + config), _predictions.csv.
+Trains on the first 80% of the train pool. Writes, under gsm8k/ (or OUTPUT_DIR/gsm8k/ with --output_dir):
+models/{W}-gsm8k-train-sft/ (the adapter every later stage queries),
+results/{W}_weak_supervisor_performance.{txt,json}, _predictions.csv and _loss.{csv,png}.
 """
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, so this runs from any directory
-
-from common.cli import run_stage  # noqa: E402
-from common.pipelines import create_weak_supervisor  # noqa: E402
-from gsm8k.task import GSM8KTask  # noqa: E402
+from common.cli import main
 
 if __name__ == "__main__":
-    run_stage(__doc__, create_weak_supervisor, GSM8KTask, strong=False)
+    main(__file__)

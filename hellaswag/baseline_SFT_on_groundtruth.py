@@ -1,17 +1,11 @@
-"""The ceiling on HellaSwag: LoRA-SFT the strong model on the transfer pool's ground truth, then test it.
+"""The ceiling on Hellaswag: LoRA-SFT the strong model on the transfer pool's ground truth.
 
-    python hellaswag/baseline_SFT_on_groundtruth.py --strong_model_name LLAMA3-8B
+    python hellaswag/baseline_SFT_on_groundtruth.py --strong_model_name LLAMA2-13B
 
-Writes models/ and results/{S}-hellaswag-sft-on-groundtruth (.txt, .json, _predictions.csv).
+Writes, under hellaswag/ (or OUTPUT_DIR/hellaswag/ with --output_dir): models/{S}-hellaswag-sft-on-groundtruth/,
+results/{S}-hellaswag-sft-on-groundtruth.{txt,json}, _predictions.csv and _loss.{csv,png}.
 """
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, so this runs from any directory
-
-from common.cli import run_stage  # noqa: E402
-from common.pipelines import sft_on_groundtruth  # noqa: E402
-from hellaswag.task import HellaSwagTask  # noqa: E402
+from common.cli import main
 
 if __name__ == "__main__":
-    run_stage(__doc__, sft_on_groundtruth, HellaSwagTask, weak=False)
+    main(__file__)

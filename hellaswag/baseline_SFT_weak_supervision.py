@@ -1,20 +1,15 @@
-"""Naive weak-to-strong on HellaSwag: the weak supervisor labels the transfer pool, the strong model is LoRA-SFT'd on
-those labels.
+"""Naive weak-to-strong on Hellaswag: the weak supervisor labels the transfer pool, the strong model is LoRA-SFT'd
+on those labels.
 
-    python hellaswag/baseline_SFT_weak_supervision.py --weak_model_name LLAMA2-7B --strong_model_name LLAMA3-8B
+    python hellaswag/baseline_SFT_weak_supervision.py --weak_model_name LLAMA2-7B --strong_model_name LLAMA2-13B
 
-Needs the weak adapter. Weak answers are cached in cache/ as they come, so an interrupted run resumes. Writes
-hellaswag_validation_w2s_naive_from_{W}.csv (the pool + weak_label), models/ and results/{S}-hellaswag-SFT-on-
-weaksupervison-from-{W}.
+Needs the weak adapter (create_weak_supervisor_on_hellaswag.py). Weak answers are cached in cache/ as they come, so
+an interrupted run resumes. Writes, under hellaswag/ (or OUTPUT_DIR/hellaswag/ with --output_dir):
+hellaswag_validation_w2s_naive_from_{W}.csv (the pool + weak_label),
+models/{S}-hellaswag-SFT-on-weaksupervison-from-{W}/,
+results/{S}-hellaswag-SFT-on-weaksupervison-from-{W}.{txt,json}, _predictions.csv and _loss.{csv,png}.
 """
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, so this runs from any directory
-
-from common.cli import run_stage  # noqa: E402
-from common.pipelines import naive_weak_to_strong  # noqa: E402
-from hellaswag.task import HellaSwagTask  # noqa: E402
+from common.cli import main
 
 if __name__ == "__main__":
-    run_stage(__doc__, naive_weak_to_strong, HellaSwagTask)
+    main(__file__)

@@ -1,20 +1,16 @@
-"""Reliability re-weighting (RW) on HellaSwag: LoRA-SFT the strong model on every (variant, weak answer) row, each
-row's loss multiplied by its reliability score (a softmax, temperature 0.2, over the answer frequencies of its
-question).
+"""Reliability re-weighting (RW) on Hellaswag: LoRA-SFT the strong model on every (variant, weak answer) row, each
+row's loss weighted by the softmax (temperature 0.2) reliability score of its answer.
 
-    python hellaswag/our_method_reweighting.py --weak_model_name LLAMA2-7B --strong_model_name LLAMA3-8B [--do_sampling]
+    python hellaswag/our_method_reweighting.py --weak_model_name LLAMA2-7B --strong_model_name LLAMA2-13B [--do_sampling]
+    python hellaswag/our_method_reweighting.py --weak_model_name LLAMA2-7B --strong_model_name LLAMA2-13B --weight_unlike 1.0
 
-Reads hellaswag_validation_with_entropy_from_{W}.csv: run our_method_uncertainty_filtering.py first. Writes models/
-and results/{S}_reweighting_from_{W}_sample={True|False}.
+Reads hellaswag_validation_with_entropy_from_{W}.csv: run our_method_uncertainty_filtering.py first. Writes, under
+hellaswag/ (or OUTPUT_DIR/hellaswag/ with --output_dir): models/{S}_reweighting_from_{W}_sample={True|False}/,
+results/{S}_reweighting_from_{W}_sample={True|False}.{txt,json}, _predictions.csv and _loss.{csv,png}; with
+--weight_unlike > 0 (rows scored below --unlike_threshold are trained by unlikelihood)
+{S}_reweighting_unlikelihood_from_{W}_sample={True|False} instead.
 """
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, so this runs from any directory
-
-from common.cli import run_stage  # noqa: E402
-from common.pipelines import reliability_reweighting  # noqa: E402
-from hellaswag.task import HellaSwagTask  # noqa: E402
+from common.cli import main
 
 if __name__ == "__main__":
-    run_stage(__doc__, reliability_reweighting, HellaSwagTask, method=True)
+    main(__file__)

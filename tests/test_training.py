@@ -1,16 +1,24 @@
-"""Completion-only masking and the weighted loss against hand-computed numbers."""
+"""The loss against hand-computed numbers, completion tokens against what a model emits after the prompt (with
+tokenizers that behave like the paper's models'), and the gradient-accumulation scaling."""
 import math
 
 import pytest
 import torch
 
-from common.training import (IGNORE_INDEX, CompletionCollator, tokenize_completion, trained_positions,
+from common.training import (IGNORE_INDEX, CompletionCollator, Example, TrainPlan, accumulation_plan,
+                             joint_token_ids, tokenize_completion, train_lora, trained_positions,
                              weighted_causal_lm_loss)
+from tiny import build_tiny_model, byte_level_tokenizer, llama2_legacy_tokenizer, metaspace_tokenizer
 
 
 def ce(logit_row, target):
     """Cross-entropy of one position, by hand: log-sum-exp minus the target logit."""
     return math.log(sum(math.exp(v) for v in logit_row)) - logit_row[target]
+
+
+def unlike(logit_row, target):
+    """-log(1 - p) of one position, by hand."""
+    return -math.log(1 - math.exp(-ce(logit_row, target)))
 
 
 # B=2, L=3, V=3. Row 0 trains the targets at t=1,2 (labels 1, 2); row 1 only t=2 (label 0).
@@ -19,21 +27,46 @@ LOGITS = torch.tensor([[[2.0, 0.0, 0.0], [0.0, 1.0, 3.0], [9.0, 9.0, 9.0]],
 LABELS = torch.tensor([[IGNORE_INDEX, 1, 2], [IGNORE_INDEX, IGNORE_INDEX, 0]])
 WEIGHTS = torch.tensor([1.0, 0.5])
 # logits at position t predict label t+1; the last position predicts nothing
-L00 = ce([2.0, 0.0, 0.0], 1)
-L01 = ce([0.0, 1.0, 3.0], 2)
-L11 = ce([1.0, 2.0, 0.0], 0)
+L00, L01, L11 = ce([2.0, 0.0, 0.0], 1), ce([0.0, 1.0, 3.0], 2), ce([1.0, 2.0, 0.0], 0)
+U11 = unlike([1.0, 2.0, 0.0], 0)
 
 
 def test_weighted_loss_mean_over_answer_tokens():
     expected = (1.0 * (L00 + L01) + 0.5 * L11) / 3  # 3 trained tokens
-    got = weighted_causal_lm_loss(LOGITS, LABELS, WEIGHTS, "answer_tokens")
-    assert got.item() == pytest.approx(expected, rel=1e-6)
+    assert weighted_causal_lm_loss(LOGITS, LABELS, WEIGHTS).item() == pytest.approx(expected, rel=1e-6)
+    # the optimiser step's token count as denominator (7 answer tokens over all its micro-batches)
+    got = weighted_causal_lm_loss(LOGITS, LABELS, WEIGHTS, num_items=7)
+    assert got.item() == pytest.approx((1.0 * (L00 + L01) + 0.5 * L11) / 7, rel=1e-6)
 
 
 def test_weighted_loss_original_mean_over_all_positions():
     expected = (1.0 * (L00 + L01) + 0.5 * L11) / (2 * 2)  # B * (L - 1) positions, ignored ones included
-    got = weighted_causal_lm_loss(LOGITS, LABELS, WEIGHTS, "all_positions")
+    got = weighted_causal_lm_loss(LOGITS, LABELS, WEIGHTS, normalisation="all_positions")
     assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("normalisation,denominator", [("answer_tokens", 3), ("all_positions", 4)])
+def test_unlikelihood_rows_by_hand(normalisation, denominator):
+    # row 1 is an unlikelihood row with weight 2.0: its token contributes 2.0 * -log(1 - p) instead of 0.5 * CE
+    got = weighted_causal_lm_loss(LOGITS, LABELS, torch.tensor([1.0, 2.0]), torch.tensor([False, True]),
+                                  normalisation)
+    assert got.item() == pytest.approx((L00 + L01 + 2.0 * U11) / denominator, rel=1e-6)
+    assert U11 == pytest.approx(-math.log1p(-math.exp(-L11)))
+
+
+@pytest.mark.parametrize("normalisation", ["answer_tokens", "all_positions"])
+def test_no_unlikelihood_row_is_exactly_reweighting(normalisation):
+    none = torch.tensor([False, False])
+    assert torch.equal(weighted_causal_lm_loss(LOGITS, LABELS, WEIGHTS, none, normalisation),
+                       weighted_causal_lm_loss(LOGITS, LABELS, WEIGHTS, None, normalisation))
+
+
+def test_unlikelihood_of_a_certain_token_is_finite():
+    logits = torch.tensor([[[0.0, 80.0], [0.0, 0.0]]], requires_grad=True)  # p(token 1) = 1 - 1e-35
+    loss = weighted_causal_lm_loss(logits, torch.tensor([[IGNORE_INDEX, 1]]), torch.ones(1), torch.tensor([True]))
+    loss.backward()
+    assert math.isfinite(loss.item()) and loss.item() == pytest.approx(-math.log(1e-6), rel=1e-3)
+    assert torch.isfinite(logits.grad).all()
 
 
 def test_unit_weights_give_the_standard_causal_lm_loss():
@@ -48,8 +81,8 @@ def test_unit_weights_give_the_standard_causal_lm_loss():
 def test_loss_on_kept_positions_equals_full_loss(normalisation):
     positions = trained_positions(LABELS)
     assert positions.tolist() == [0, 1]
-    full = weighted_causal_lm_loss(LOGITS, LABELS, WEIGHTS, normalisation)
-    kept = weighted_causal_lm_loss(LOGITS[:, positions], LABELS, WEIGHTS, normalisation, positions)
+    full = weighted_causal_lm_loss(LOGITS, LABELS, WEIGHTS, None, normalisation)
+    kept = weighted_causal_lm_loss(LOGITS[:, positions], LABELS, WEIGHTS, None, normalisation, positions)
     assert kept.item() == pytest.approx(full.item(), rel=1e-6)
 
 
@@ -62,44 +95,119 @@ def test_weights_scale_the_gradient_of_their_own_example():
 
 def test_unknown_normalisation_is_rejected():
     with pytest.raises(ValueError):
-        weighted_causal_lm_loss(LOGITS, LABELS, WEIGHTS, "per_example")
+        weighted_causal_lm_loss(LOGITS, LABELS, WEIGHTS, normalisation="per_example")
 
 
-def test_masking_trains_answer_and_eos_not_prompt_or_padding(tiny_model):
-    from transformers import AutoTokenizer
+# ---------------------------------------------------------------------------------------------- tokenisation
 
-    tok = AutoTokenizer.from_pretrained(tiny_model)
+TOKENIZERS = {"llama2-legacy": llama2_legacy_tokenizer, "metaspace": metaspace_tokenizer,
+              "byte-level": byte_level_tokenizer}
+
+
+@pytest.fixture(scope="module", params=list(TOKENIZERS))
+def tokenizer(request):
+    return TOKENIZERS[request.param]()
+
+
+@pytest.mark.parametrize("prompt,completion", [
+    ("### Question: What is a star?. ### Answer:", " A"),                 # MMLU-style: the answer brings its space
+    ("### Question: What is a star?. ### Answer: ", "A. because"),        # a prompt that ends in a space
+    ("### Question: What is a star?. ### Answer: ", " A. because"),       # ... and a raw output with its own
+    ("### Answer:", " wrong "),
+])
+def test_trained_ids_are_the_ids_of_the_joint_text(tokenizer, prompt, completion):
+    """Whatever the tokenizer, the example's ids are the joint text's ids (what the model produces when it writes
+    the answer after the prompt), plus EOS; exactly the tokens that carry completion characters are trained."""
+    example = tokenize_completion(tokenizer, prompt, completion, max_length=512)
+    joint = tokenizer(prompt + completion)["input_ids"]
+    assert example["input_ids"] == joint + [tokenizer.eos_token_id]
+    trained = [i for i, label in enumerate(example["labels"]) if label != IGNORE_INDEX]
+    assert example["labels"][trained[0]:] == example["input_ids"][trained[0]:]
+    offsets = tokenizer(prompt + completion, return_offsets_mapping=True)["offset_mapping"]
+    reaching_into_completion = [i for i, (_, end) in enumerate(offsets) if end > len(prompt)]
+    assert trained == reaching_into_completion + [len(joint)]
+    decoded = tokenizer.decode(example["input_ids"][trained[0]:-1])
+    assert decoded.strip() == completion.strip()
+
+
+def test_llama2_legacy_completion_starts_with_the_token_the_model_emits():
+    """' A' tokenised on its own is '▁' + '▁A' under Llama-2's legacy normalizer; after '### Answer:' the model
+    writes '▁A'. Separate tokenisation (the old code) trained the lone '▁'; the joint one trains '▁A'."""
+    tok = llama2_legacy_tokenizer()
+    alone = tok.convert_ids_to_tokens(tok(" A", add_special_tokens=False)["input_ids"])
+    assert alone == ["▁", "▁A"]
+    example = tokenize_completion(tok, "### Answer:", " A", max_length=64)
+    trained = [t for t, label in zip(example["input_ids"], example["labels"]) if label != IGNORE_INDEX]
+    assert tok.convert_ids_to_tokens(trained) == ["▁A", "</s>"]
+    # a prompt ending in a space: alone it ends with a lone '▁', which merges with the answer in the joint text
+    ids, boundary = joint_token_ids(tok, "### Answer: ", "A")
+    assert tok.convert_ids_to_tokens(tok("### Answer: ")["input_ids"])[-1] == "▁"
+    assert tok.convert_ids_to_tokens(ids[boundary:]) == ["▁A"]
+
+
+def test_masking_trains_answer_and_eos_not_prompt_or_padding():
+    tok = byte_level_tokenizer()
     prompt, completion = "### Question: What is a star?. ### Answer:", " A"
     example = tokenize_completion(tok, prompt, completion, max_length=512)
     n_prompt = len(tok(prompt)["input_ids"])
-    answer_ids = tok(completion, add_special_tokens=False)["input_ids"]
-    assert example["labels"][:n_prompt] == [IGNORE_INDEX] * n_prompt
-    assert example["labels"][n_prompt:] == answer_ids + [tok.eos_token_id]  # the EOS is a trained target
-    assert example["input_ids"][n_prompt:] == answer_ids + [tok.eos_token_id]
+    answer_ids = tok(prompt + completion)["input_ids"][n_prompt:]
+    assert example["labels"] == [IGNORE_INDEX] * n_prompt + answer_ids + [tok.eos_token_id]
+    no_eos = tokenize_completion(tok, prompt, completion, max_length=512, train_eos=False)
+    assert no_eos["input_ids"] == example["input_ids"][:-1]
 
     short = tokenize_completion(tok, "Q:", " B", max_length=512)
-    batch = CompletionCollator(tok.pad_token_id)([{**example, "weight": 0.25}, short])
+    batch = CompletionCollator(tok.pad_token_id)([{**example, "weight": 0.25, "unlikely": True}, short])
     width = len(example["input_ids"])
     assert batch["input_ids"].shape == (2, width)  # padded to the longest in the batch
     pad = width - len(short["input_ids"])
     assert batch["labels"][1, -pad:].tolist() == [IGNORE_INDEX] * pad
     assert batch["attention_mask"][1].tolist() == [1] * len(short["input_ids"]) + [0] * pad
-    assert batch["labels"][1, len(short["input_ids"]) - 1].item() == tok.eos_token_id  # EOS trained even when pad==eos
-    assert batch["weights"].tolist() == [0.25, 1.0]
+    assert batch["labels"][1, len(short["input_ids"]) - 1].item() == tok.eos_token_id  # EOS trained even if pad==eos
+    assert batch["weights"].tolist() == [0.25, 1.0] and batch["unlikely"].tolist() == [True, False]
 
 
-def test_truncation_that_cuts_the_whole_answer_drops_the_example(tiny_model):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(tiny_model)
+def test_truncation_that_cuts_the_whole_answer_drops_the_example():
+    tok = byte_level_tokenizer()
     prompt = "### Question: " + "a star " * 50 + "### Answer:"
     assert tokenize_completion(tok, prompt, " A", max_length=10) is None
     kept = tokenize_completion(tok, "Q:", " A", max_length=3)
     assert len(kept["input_ids"]) == 3
 
 
-def test_micro_batch_divides_the_effective_batch():
-    from common.training import micro_batch_size
+def test_accumulation_plan_divides_the_effective_batch():
+    assert accumulation_plan(4, 24) == (4, 6) and accumulation_plan(8, 20) == (5, 4)
+    assert accumulation_plan(16, 24) == (12, 2) and accumulation_plan(4, 2) == (2, 1)
+    assert accumulation_plan(1, 7) == (1, 7) and accumulation_plan(4, 7) == (1, 7)
+    assert accumulation_plan(4, 24, processes=2) == (4, 3) and accumulation_plan(2, 24, processes=4) == (2, 3)
 
-    assert micro_batch_size(4, 24) == 4 and micro_batch_size(8, 20) == 5 and micro_batch_size(16, 24) == 12
-    assert micro_batch_size(4, 2) == 2 and micro_batch_size(1, 7) == 1 and micro_batch_size(4, 7) == 1
+
+# ------------------------------------------------------------------------------------ accumulation scaling
+
+def one_step(model_dir, micro: int, step_token_mean: bool, tmp_path) -> dict[str, torch.Tensor]:
+    """LoRA weights after one optimiser step on 24 examples of different lengths (dropout 0)."""
+    from common.models import load_model_and_tokenizer
+
+    model, tok = load_model_and_tokenizer(str(model_dir))
+    examples = [Example(f"### Question: item {i}. ### Answer:", " A" + " because" * (i % 5), 0.5 + (i % 3) / 2)
+                for i in range(24)]
+    plan = TrainPlan(lr=1e-2, epochs=1, micro_batch_size=micro, accumulation_steps=24 // micro, max_length=64,
+                     step_token_mean=step_token_mean, lora_dropout=0.0, logging_steps=1)
+    model, log = train_lora(model, tok, examples, plan, tmp_path / f"work-{micro}-{step_token_mean}")
+    assert len(log) == 1  # exactly one optimiser step
+    return {k: v.detach().clone() for k, v in model.named_parameters() if "lora_B" in k}
+
+
+@pytest.fixture(scope="module")
+def untaught_tiny(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("plain") / "tiny", teach=False)
+
+
+def test_one_step_of_4_x_6_equals_24_x_1(untaught_tiny, tmp_path):
+    """The default loss divides by the answer tokens of the whole optimiser step, so cutting the step into
+    micro-batches changes nothing. The per-micro-batch mean (the original's) does change it."""
+    full = one_step(untaught_tiny, 24, True, tmp_path)
+    accumulated = one_step(untaught_tiny, 4, True, tmp_path)
+    assert all(torch.allclose(full[k], accumulated[k], atol=1e-7, rtol=1e-5) for k in full)
+    assert any(full[k].abs().sum() > 0 for k in full)  # the step did move the weights
+    per_micro = one_step(untaught_tiny, 4, False, tmp_path)
+    assert not all(torch.allclose(full[k], per_micro[k], atol=1e-7, rtol=1e-5) for k in full)

@@ -1,4 +1,11 @@
-"""A tiny causal LM built from a config, with a byte-level BPE tokenizer trained offline: no download needed."""
+"""Tiny causal LMs built from a config, with tokenizers trained offline: no download needed.
+
+`build_tiny_model` writes a ~0.3M-parameter Llama with a byte-level BPE tokenizer, taught for a few seconds to
+answer every registered dataset's prompts in that dataset's format. The tokenizers below also imitate the paper's
+models: `llama2_legacy_tokenizer` behaves like Llama-2's fast tokenizer in legacy mode (a normalizer prepends "▁"
+to every text and turns spaces into "▁", so " A" alone is "▁▁A" while inside "### Answer: A" it is "▁A"), and
+`metaspace_tokenizer` like a Metaspace (SentencePiece-style) pre-tokenizer.
+"""
 from pathlib import Path
 
 CORPUS = [
@@ -9,77 +16,121 @@ CORPUS = [
     "The answer is B because the sum of two and two is four. C. D. A. B.",
     "Here is a question related to ethics and common sense logic. acceptable unacceptable right wrong story",
     "### Instruction: The following is a grade-school level math question. 18 \n 7 42 numerical answer",
+    "### Review: a charming movie ### Answer: positive negative",
 ]
+SPECIAL = ["<pad>", "<s>", "</s>", "<unk>"]
 
 
+def _fast_tokenizer(bpe):
+    from transformers import PreTrainedTokenizerFast
 
-def build_tiny_model(folder: Path, seed: int = 0) -> Path:
-    """Write a ~0.3M-parameter Llama and its tokenizer to `folder` (reused if already there)."""
-    import torch
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                   unk_token="<unk>")
+
+
+def byte_level_tokenizer(vocab_size: int = 400):
+    """A GPT-2-style byte-level BPE (the kind SmolLM2, Llama-3 and Gemma use)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    if (folder / "config.json").exists():
-        return folder
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", "<s>", "</s>"],
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     bpe.train_from_iterator(CORPUS * 20, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    return _fast_tokenizer(bpe)
+
+
+def llama2_legacy_tokenizer(vocab_size: int = 300):
+    """Like Llama-2's tokenizer.json: no pre-tokenizer, a normalizer Prepend("▁") + Replace(" ", "▁"), BPE over
+    the whole text, BOS added, a decoder that maps "▁" back to spaces and strips the first one. The merges are
+    learnt within "▁"-led words (as SentencePiece learns them), so no piece ends in "▁"."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never")  # training only
+    bpe.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,
+                                  initial_alphabet=list("▁#:.?,ABCDabcdefghijklmnopqrstuvwxyz0123456789"))
+    bpe.train_from_iterator(CORPUS * 20, trainer)
+    bpe.pre_tokenizer = None
+    bpe.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    return _fast_tokenizer(bpe)
+
+
+def metaspace_tokenizer(vocab_size: int = 300):
+    """A Metaspace pre-tokenizer (spaces become "▁", one prepended to the text), as SentencePiece-style models."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    bpe.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,
+                                  initial_alphabet=list("▁#:.?,ABCDabcdefghijklmnopqrstuvwxyz0123456789"))
+    bpe.train_from_iterator(CORPUS * 20, trainer)
+    bpe.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    return _fast_tokenizer(bpe)
+
+
+def build_tiny_model(folder: Path, seed: int = 0, tokenizer=None, teach: bool = True) -> Path:
+    """Write a ~0.3M-parameter Llama and its tokenizer to `folder` (reused if already there)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    if (folder / "config.json").exists():
+        return folder
+    tokenizer = tokenizer or byte_level_tokenizer()
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id)
     model = LlamaForCausalLM(config)
-    teach_answer_formats(model, tokenizer)
+    if teach:
+        teach_answer_formats(model, tokenizer)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
 
+def sample_pools(task_cls):
+    """A registered dataset's small pools: its sample/ files if it has them, else its own data files."""
+    sample = task_cls.folder / "sample"
+    return task_cls(sample if sample.is_dir() else None).load_pools(seed=0)
+
+
 def teaching_texts() -> list[str]:
-    """Prompts of every dataset's templates (built by the task modules) followed by an answer in its format."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from fixtures import ethics_frame, gsm8k_frame, hellaswag_frame, mmlu_frame
-
-    from ethics.task import EthicsTask
-    from gsm8k.task import GSM8KTask
-    from hellaswag.task import HellaSwagTask
-    from mmlu.task import MMLUTask
+    """For every registered dataset, its prompts (built by its task module) followed by a gold answer in its
+    format (`Task.answer_text`): evaluation, naive-query and, where the dataset can make them offline, variant
+    prompts."""
+    from common.errors import UserError
+    from common.task import discover_tasks
 
     texts = []
-    for i, row in enumerate(mmlu_frame(8).itertuples(index=False)):
-        for prompt in (MMLUTask().eval_prompt(row), MMLUTask().naive_query_prompt(row)):
-            texts.append(prompt + f" {'ABCD'[i % 4]}. because")
-    for i, row in enumerate(hellaswag_frame(8).itertuples(index=False)):
-        for prompt in (HellaSwagTask().eval_prompt(row), HellaSwagTask().naive_query_prompt(row)):
-            texts.append(prompt + f" {'ABCD'[i % 4]}. because")
-    for task, frame in ((HellaSwagTask(), hellaswag_frame(4)), (MMLUTask(), mmlu_frame(4))):
-        for i, prompt in enumerate(task.variants(frame, seed=0)["prompt"]):
-            texts.append(prompt + f" {'ABCD'[i % 4]}. because")
-    ethics = EthicsTask()
-    for i, row in enumerate(ethics_frame(8).itertuples(index=False)):
-        word = (("acceptable", "unacceptable") if row.is_short else ("right", "wrong"))[i % 2]
-        for prompt in (ethics.eval_prompt(row), ethics.naive_query_prompt(row),
-                       ethics.multi_query_text(row.input, row.is_short, swapped=True)):
-            texts.append(prompt + f" {word} because")
-    for i, row in enumerate(gsm8k_frame(16).itertuples(index=False)):
-        number = (18, 7, 42)[i % 3]
-        texts.append(GSM8KTask().eval_prompt(row) + f" {number} \n so")
-        for question in (row.question, f"{row.question} (version {i % 5 + 1})"):  # as the test paraphrases
-            texts.append(GSM8KTask().query_prompt(question) + f"{number} \n so")  # it ends with a space
+    for name, task_cls in sorted(discover_tasks().items()):
+        task = task_cls()
+        try:
+            pools = sample_pools(task_cls)
+        except UserError:
+            continue  # a dataset without data files here teaches nothing
+        rows = list(pools.transfer.itertuples(index=False)) + list(pools.test.itertuples(index=False))
+        for row in rows:
+            answer = task.answer_text(row)
+            texts += [task.eval_prompt(row) + answer, task.naive_query_prompt(row) + answer]
+        try:
+            variants = task.variants(pools.transfer, task.facts.k, seed=0)
+        except UserError:
+            continue  # GSM8K needs a paraphrase provider; its query template is taught above
+        answers = {i: task.answer_text(row) for i, row in enumerate(pools.transfer.itertuples(index=False))}
+        texts += [v.prompt + answers[v.question_id] for v in variants.itertuples(index=False)]
     return texts
 
 
-def teach_answer_formats(model, tokenizer, steps: int = 200) -> None:
+def teach_answer_formats(model, tokenizer, steps: int = 150) -> None:
     """A few seconds of full fine-tuning so that greedy decoding after "### Answer:" starts with an answer in the
-    dataset's format (a letter, right/wrong, acceptable/unacceptable, a number), right or wrong.
+    dataset's format (a letter, right/wrong, a number, positive/negative), right or wrong.
 
     A random tiny model emits the same junk token everywhere; the pipelines (rightly) stop when no weak answer
     can be parsed, so the end-to-end tests need a model whose answers parse.
