@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from .errors import UserError, run_cli
-from .task import STAGES
+from .tasks import STAGES
 
 STAGE_SCRIPTS = {"weak": "create_weak_supervisor_on_*.py", "naive": "baseline_SFT_weak_supervision.py",
                  "ceiling": "baseline_SFT_on_groundtruth.py", "uf": "our_method_uncertainty_filtering.py",
@@ -47,7 +47,7 @@ def run_stage(task_cls, stage: str, argv: list[str] | None, description: str = "
 
 def main(script_file: str) -> None:
     """What every dataset script runs: its dataset and stage come from its own path."""
-    from .task import task_of_folder
+    from .tasks import task_of_folder
 
     script = Path(script_file).resolve()
     doc = sys.modules["__main__"].__doc__ or ""
@@ -72,7 +72,7 @@ def cli(argv: list[str] | None = None) -> None:
     args, rest = parser.parse_known_args(argv)
 
     def go():
-        from .task import discover_tasks, task_class
+        from .tasks import discover_tasks, task_class
 
         if args.command == "tasks":
             for name, cls in sorted(discover_tasks().items()):

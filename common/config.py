@@ -234,8 +234,11 @@ def parse_config(stage: str, task_cls, argv: list[str] | None, description: str 
                                                     ".json, to re-run its config); flags given here override it")
     known, _ = parser.parse_known_args(argv)
     if known.config is not None:
-        parser.set_defaults(**read_config_file(known.config, parser, stage))
-    parsed = parser.parse_args_into_dataclasses(argv, look_for_args_file=False)
+        parser.set_defaults(**read_config_file(known.config, parser, task_cls))
+    *parsed, remaining = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True,
+                                                             look_for_args_file=False)
+    if remaining:
+        parser.error(f"unrecognized arguments for the {stage} stage: {' '.join(remaining)}")
     by_class = {type(g): g for g in parsed if not isinstance(g, argparse.Namespace)}
     cfg = RunConfig(stage=stage, task_options=tuple(g for c, g in by_class.items() if c not in GROUP_ATTRS),
                     **{GROUP_ATTRS[c]: g for c, g in by_class.items() if c in GROUP_ATTRS})
@@ -243,7 +246,7 @@ def parse_config(stage: str, task_cls, argv: list[str] | None, description: str 
     return cfg
 
 
-def read_config_file(path: Path, parser, stage: str) -> dict:
+def read_config_file(path: Path, parser, task_cls=None) -> dict:
     """Flag values from a YAML / JSON file; keys of other stages are skipped, unknown keys are an error."""
     if not path.exists():
         raise UserError(f"--config {path} not found")
@@ -262,8 +265,8 @@ def read_config_file(path: Path, parser, stage: str) -> dict:
     if not isinstance(values, dict):
         raise UserError(f"--config {path} must hold a mapping of flag names to values")
     known_here = {action.dest for action in parser._actions}
-    known_anywhere = {f.name for groups in STAGE_GROUPS.values() for g in groups for f in fields(g)}
-    known_anywhere |= {f.name for g in COMMON_GROUPS for f in fields(g)} | {"stage"}
+    known_anywhere = {f.name for stage in STAGE_GROUPS for g in stage_groups(stage, task_cls) for f in fields(g)}
+    known_anywhere.add("stage")
     unknown = sorted(set(values) - known_here - known_anywhere)
     if unknown:
         raise UserError(f"--config {path}: unknown settings {unknown}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .task import Task
+from .tasks import Task
 
 
 def entropy_bins(rows: pd.DataFrame, task: Task) -> pd.DataFrame:
@@ -29,9 +29,46 @@ def reliability_matrix(rows: pd.DataFrame, task: Task) -> pd.DataFrame:
     cells = [task.heatmap_cell(r) for r in rows.itertuples(index=False)]
     frame = pd.DataFrame({"cell": cells, "answer_score": rows["answer_score"].to_numpy()})
     frame = frame[frame["cell"].notna()]
-    frame[["weak_label", "ground_truth"]] = pd.DataFrame(frame["cell"].tolist(), index=frame.index)
+    frame = frame.assign(weak_label=frame["cell"].str[0], ground_truth=frame["cell"].str[1])
     table = frame.pivot_table(index="weak_label", columns="ground_truth", values="answer_score", aggfunc="mean")
     return table.reindex(index=list(task.facts.heatmap_rows), columns=list(task.facts.heatmap_cols))
+
+
+def load_entropy_rows(dataset: str, weak_model: str, run_dir: Path):
+    """(task, rows) of the entropy CSV that uncertainty filtering wrote in `run_dir` (the dataset folder, or
+    OUTPUT_DIR/<dataset> after a run with --output_dir)."""
+    from .models import model_slug
+    from .pipelines import read_entropy_csv_at
+    from .tasks import get_task
+
+    task = get_task(dataset)
+    path = Path(run_dir) / task.output_names(model_slug(weak_model), "", False)["entropy_csv"]
+    return task, read_entropy_csv_at(task, path)
+
+
+def entropy_figure(task: Task, rows: pd.DataFrame, weak_model: str, figures_dir: Path):
+    """The entropy figure of one run (the paper's Figures 3 and 5): its bins and the files written."""
+    from .models import model_slug
+
+    bins = entropy_bins(rows, task)
+    stem = Path(figures_dir) / f"entropy_{task.facts.figure_stem or task.facts.title}_{model_slug(weak_model)}"
+    paths = plot_entropy_bars(bins, f"{task.facts.title} Validation Set, {weak_model}", stem, task.facts.bar_width,
+                              task.facts.entropy_xlim)
+    return bins, paths
+
+
+def reliability_figure(task: Task, rows: pd.DataFrame, weak_model: str, figures_dir: Path, temperature=None):
+    """The reliability heatmap of one run (the paper's Figures 4 and 6) over the rows re-weighting trains on:
+    its matrix and the files written."""
+    from .models import model_slug
+    from .pipelines import reweighting_rows
+
+    scored = reweighting_rows(task, rows, temperature or task.facts.temperature)
+    matrix = reliability_matrix(scored, task)
+    stem = Path(figures_dir) / f"heatmap_reliability_score_{task.name}_{model_slug(weak_model)}"
+    paths = plot_reliability_heatmap(matrix, f"{task.facts.title} Validation Set, {weak_model}", stem,
+                                     task.facts.heatmap_ylabel)
+    return matrix, paths
 
 
 def plot_entropy_bars(bins: pd.DataFrame, title: str, out_stem: Path, bar_width: float = 0.08,

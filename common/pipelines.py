@@ -24,11 +24,9 @@ from .models import (inference_dtype, load_model_and_tokenizer, model_slug, reso
 from .reliability import add_question_statistics, filter_by_entropy, median_threshold, sample_rows
 from .results import write_csv_atomic, write_results
 from .seeding import seed_everything
-from .task import ENTROPY_CORE, ENTROPY_TEXT_COLUMNS, InvalidAnswers, Pools, Task, output_root
+from .tasks import ENTROPY_CORE, ENTROPY_TEXT_COLUMNS, METHOD_NAMES, InvalidAnswers, Pools, Task, output_root
 from .training import Example, TrainPlan, accumulation_plan, save_adapter, train_lora
 
-METHOD_NAMES = {"weak": "weak supervisor", "naive": "naive W2S", "ceiling": "ceiling (GT)", "uf": "UF", "rw": "RW",
-                "ul": "RW + unlikelihood"}
 
 
 # ------------------------------------------------------------------------------------------ resolved settings
@@ -186,7 +184,7 @@ def train_save_evaluate(task: Task, cfg: RunConfig, model_path: str, examples: l
     model, tokenizer = load_model_and_tokenizer(model_path, dtype=training_dtype(plan.precision),
                                                 device_map=cfg.run.device_map)
     adapter = output_root(task, cfg) / "models" / (adapter_name or stem)
-    model, log = train_lora(model, tokenizer, examples, plan, adapter.parent / "checkpoints" / adapter.name)
+    model, log, trained = train_lora(model, tokenizer, examples, plan, adapter.parent / "checkpoints" / adapter.name)
     save_adapter(model, adapter)
     results_dir = output_root(task, cfg) / "results"
     if distributed.is_main():
@@ -196,7 +194,7 @@ def train_save_evaluate(task: Task, cfg: RunConfig, model_path: str, examples: l
     if cfg.run.device_map is None:
         model = model.to(inference_dtype(plan.precision))
     extra = {"method": METHOD_NAMES[method_key(cfg)], "data_source": pools.source, "train_examples": len(examples),
-             "settings": asdict(plan), **extra}
+             "trained_examples": trained, "settings": asdict(plan), **extra}
     return evaluate_and_save(task, cfg, model, tokenizer, pools.test, stem, extra)
 
 

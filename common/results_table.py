@@ -1,11 +1,12 @@
 """Collect results/*.json into one table, with PGR where the weak supervisor's and the ceiling's results exist.
 
-    python -m common.results_table                 # every dataset folder's results/
-    python -m common.results_table runs/demo       # the results/ of chosen output folders
+    python -m common.results_table                 # the results/ of every registered dataset folder
+    python -m common.results_table runs/demo       # every results/ folder under chosen folders (any depth)
 
-Writes results_table.csv (one line per run) and results_table.md (runs of several seeds folded into mean ± standard
-deviation) into the first folder, and prints the Markdown. PGR (performance gap recovered) = (method - weak) /
-(ceiling - weak), computed per seed for the same dataset, weak and strong model, then averaged like the accuracy.
+Writes results_table.csv (one line per run) and results_table.md (runs of several seeds folded into mean ± sample
+standard deviation) into the first folder, and prints the Markdown. PGR (performance gap recovered) =
+(method - weak) / (ceiling - weak), computed per seed for the same dataset, weak and strong model, then averaged
+like the accuracy.
 """
 import argparse
 import json
@@ -14,43 +15,42 @@ from pathlib import Path
 
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATASET_FOLDERS = ("hellaswag", "mmlu", "ethics", "gsm8k")
-METHOD_NAMES = {"weak_supervisor": "weak supervisor", "naive_w2s": "naive W2S", "ceiling": "ceiling (GT)",
-                "uncertainty_filtering": "UF", "reweighting": "RW"}
+from .tasks import METHOD_NAMES, task_folders
+
+STAGE_METHODS = {"weak_supervisor": "weak", "naive_w2s": "naive", "ceiling": "ceiling",
+                 "uncertainty_filtering": "uf", "reweighting": "rw"}
+METHOD_ORDER = list(METHOD_NAMES.values())
 
 
 def collect(folders: list[Path]) -> pd.DataFrame:
-    """One row per results json: dataset, weak, strong, method, sampling, seed, accuracy, n."""
+    """One row per results json under `folders`: dataset, weak, strong, method, sampling, seed, accuracy, n."""
     rows = []
-    for folder in folders:
-        for path in sorted((folder / "results").glob("*.json")):
-            record = json.loads(path.read_text())
-            cfg = record["config"]
-            stage = record.get("stage", "?")
-            method = METHOD_NAMES.get(stage, stage)
-            sampling = cfg.get("do_sampling", False) if stage in ("uncertainty_filtering", "reweighting") else None
-            rows.append({"dataset": record.get("dataset", folder.name),
-                         "weak": "" if stage == "ceiling" else cfg["weak_model_name"],
-                         "strong": "" if stage == "weak_supervisor" else cfg["strong_model_name"], "method": method,
-                         "sampling": sampling, "seed": cfg["seed"], "accuracy": record["accuracy"], "n": record["n"]})
-    order = {name: i for i, name in enumerate(METHOD_NAMES.values())}
+    for path in sorted({p for folder in folders for p in Path(folder).rglob("results/*.json")}):
+        record = json.loads(path.read_text())
+        cfg = record["config"]
+        method = record.get("method") or METHOD_NAMES[STAGE_METHODS[record["stage"]]]
+        multi = method in ("UF", "RW", METHOD_NAMES["ul"])
+        rows.append({"dataset": record["dataset"], "weak": cfg.get("weak_model_name", ""),
+                     "strong": cfg.get("strong_model_name", ""), "method": method,
+                     "sampling": cfg.get("do_sampling") if multi else None, "seed": cfg["seed"],
+                     "accuracy": record["accuracy"], "n": record["n"], "path": str(path)})
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    rank = table["method"].map(order)
-    return table.assign(rank=rank).sort_values(["dataset", "rank"], kind="stable").drop(columns="rank")
+    rank = table["method"].map({m: i for i, m in enumerate(METHOD_ORDER)})
+    return table.assign(rank=rank).sort_values(["dataset", "rank", "sampling", "seed"], kind="stable") \
+        .drop(columns="rank").reset_index(drop=True)
 
 
 def add_pgr(table: pd.DataFrame) -> pd.DataFrame:
     """PGR for every strong-model row whose weak supervisor and ceiling share its dataset, models and seed."""
-    weak = table[table["method"] == "weak supervisor"].set_index(["dataset", "weak", "seed"])["accuracy"]
-    ceiling = table[table["method"] == "ceiling (GT)"].set_index(["dataset", "strong", "seed"])["accuracy"]
+    weak = table[table["method"] == METHOD_NAMES["weak"]].set_index(["dataset", "weak", "seed"])["accuracy"]
+    ceiling = table[table["method"] == METHOD_NAMES["ceiling"]].set_index(["dataset", "strong", "seed"])["accuracy"]
     pgr = []
     for row in table.itertuples(index=False):
         w = weak.get((row.dataset, row.weak, row.seed))
         c = ceiling.get((row.dataset, row.strong, row.seed))
-        usable = row.method not in ("weak supervisor", "ceiling (GT)") and w is not None and c is not None
+        usable = row.method not in (METHOD_NAMES["weak"], METHOD_NAMES["ceiling"]) and w is not None and c is not None
         pgr.append((row.accuracy - w) / (c - w) if usable and c != w else None)
     return table.assign(pgr=pgr)
 
@@ -58,7 +58,9 @@ def add_pgr(table: pd.DataFrame) -> pd.DataFrame:
 def aggregate(table: pd.DataFrame) -> pd.DataFrame:
     """One line per (dataset, weak, strong, method, sampling): accuracy and PGR as mean ± std over seeds."""
     keys = ["dataset", "weak", "strong", "method", "sampling"]
-    grouped = table.assign(sampling=table["sampling"].map(lambda v: "" if v is None or pd.isna(v) else str(v)))
+    grouped = table.assign(sampling=table["sampling"].map(lambda v: "" if v is None or pd.isna(v) else str(v)),
+                           weak=table["weak"].where(table["method"] != METHOD_NAMES["ceiling"], ""),
+                           strong=table["strong"].where(table["method"] != METHOD_NAMES["weak"], ""))
     rows = []
     for key, group in grouped.groupby(keys, sort=False):
         rows.append({**dict(zip(keys, key)), "seeds": len(group), "n": int(group["n"].iloc[0]),
@@ -76,20 +78,23 @@ def mean_std(values: pd.Series) -> str:
     return f"{values.mean():.4f} ± {values.std(ddof=1):.4f}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folders", nargs="*", type=Path, help="output folders holding results/ (default: datasets)")
-    args = parser.parse_args()
-    folders = args.folders or [REPO_ROOT / d for d in DATASET_FOLDERS]
-    table = collect([f for f in folders if (f / "results").is_dir()])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m common.results_table", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="*", type=Path, help="folders to search for results/*.json (default: the "
+                                                              "dataset folders)")
+    args = parser.parse_args(argv)
+    folders = args.folders or task_folders()
+    table = collect(folders)
     if table.empty:
         sys.exit(f"error: no results/*.json under {', '.join(map(str, folders))}")
     table = add_pgr(table)
-    table.to_csv(folders[0] / "results_table.csv", index=False)
+    out = folders[0] if args.folders else Path.cwd()
+    table.to_csv(out / "results_table.csv", index=False)
     markdown = aggregate(table).to_markdown(index=False, disable_numparse=True)
-    (folders[0] / "results_table.md").write_text(markdown + "\n")
+    (out / "results_table.md").write_text(markdown + "\n")
     print(markdown)
-    print(f"\nwritten to {folders[0] / 'results_table.csv'} and results_table.md")
+    print(f"\nwritten to {out / 'results_table.csv'} and results_table.md")
 
 
 if __name__ == "__main__":

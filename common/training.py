@@ -262,7 +262,8 @@ def tokenize_examples(tokenizer, examples: Sequence[Example], plan: TrainPlan) -
 
 
 def train_lora(model, tokenizer, examples: Sequence[Example], plan: TrainPlan, work_dir: Path, collator=None):
-    """Wrap `model` with a fresh LoRA adapter and fine-tune it in place; returns (PEFT model, loss log).
+    """Wrap `model` with a fresh LoRA adapter and fine-tune it in place; returns (PEFT model, loss log, number of
+    examples trained on: those whose answer fits in max_length).
 
     Checkpoints (adapter, optimiser, scheduler, RNG states) go to `work_dir` every `plan.save_steps` steps; with
     `plan.resume` training continues from the last one, otherwise stale checkpoints are cleared first. The
@@ -311,7 +312,7 @@ def train_lora(model, tokenizer, examples: Sequence[Example], plan: TrainPlan, w
     log = pd.DataFrame([entry for entry in trainer.state.log_history if "loss" in entry])
     model = trainer.model
     model.eval()
-    return model, log.reindex(columns=["step", "epoch", "loss", "learning_rate", "grad_norm"])
+    return model, log.reindex(columns=["step", "epoch", "loss", "learning_rate", "grad_norm"]), len(rows)
 
 
 def accumulation_plan(micro: int, effective: int, processes: int = 1) -> tuple[int, int]:

@@ -8,15 +8,12 @@ the original's rows. cm_test is the commonsense test set (3,885 stories; the hub
 "test" split is the hard test set). Columns: label,input,is_short,edited. Needs network access.
 """
 import argparse
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common.data import load_hub_dataset  # noqa: E402
-from common.errors import UserError, run_cli  # noqa: E402
+from common.data import load_hub_dataset
+from common.errors import UserError, run_cli
 
 OUT_DIR = Path(__file__).resolve().parent / "dataset"
 COLUMNS = ["label", "input", "is_short", "edited"]

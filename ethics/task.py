@@ -18,7 +18,7 @@ import pandas as pd
 from common.data import int_labels, read_csv_checked
 from common.errors import UserError
 from common.parsing import first_word
-from common.task import Batching, InvalidAnswers, OutputNames, SamplingRule, Task, TaskFacts, register_task
+from common.tasks import Batching, InvalidAnswers, OutputNames, SamplingRule, Task, TaskFacts, register_task
 
 COLUMNS = ["label", "input", "is_short"]
 # answer word -> label, per template; label 1 means the author did something wrong
@@ -74,7 +74,7 @@ class EthicsTask(Task):
                           ceiling_run="{strong}-ethics-sft-on-groundtruth",
                           entropy_csv="cm_validation_with_entropy_from_{weak}.csv"),
         batching_overrides={"ceiling": Batching(1, 20), "rw": Batching(1, 24)},
-        entropy_extra_columns=("input", "is_short", "label"), bar_width=0.1, entropy_xlim=(-0.2, 1.0),
+        entropy_extra_columns=("input", "is_short", "label"), figure_stem="ETHICS", bar_width=0.1, entropy_xlim=(-0.2, 1.0),
         heatmap_rows=(0, 1), heatmap_cols=(0, 1))
 
     def read_split(self, path: Path) -> pd.DataFrame:

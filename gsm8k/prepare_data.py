@@ -8,16 +8,13 @@ number after "####", commas removed), explanation (the text before "####"). The 
 so its halves differ from ours; its own files can be copied into gsm8k/dataset/ instead. Needs network access.
 """
 import argparse
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common.data import load_hub_dataset  # noqa: E402
-from common.errors import run_cli  # noqa: E402
-from gsm8k.task import label_from_answer  # noqa: E402
+from common.data import load_hub_dataset
+from common.errors import run_cli
+from gsm8k.task import label_from_answer
 
 OUT_DIR = Path(__file__).resolve().parent / "dataset"
 

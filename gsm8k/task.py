@@ -25,7 +25,7 @@ from common.config import arg
 from common.data import read_csv_checked
 from common.errors import UserError
 from common.paraphrase import ChatEndpointParaphrases, CsvParaphrases, LocalModelParaphrases, cached_paraphrases
-from common.task import InvalidAnswers, OutputNames, Task, TaskFacts, output_root, register_task
+from common.tasks import InvalidAnswers, OutputNames, Task, TaskFacts, output_root, register_task
 
 COLUMNS = ["question", "answer", "label", "explanation"]
 INVALID = -100000000

@@ -7,15 +7,12 @@ validation split (random_state 42); test.csv = the first 5000, in order, of the 
 validation.csv. All HF columns are kept; `endings` is written as a Python-list string. Needs network access.
 """
 import argparse
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common.data import load_hub_dataset  # noqa: E402
-from common.errors import run_cli  # noqa: E402
+from common.data import load_hub_dataset
+from common.errors import run_cli
 
 OUT_DIR = Path(__file__).resolve().parent / "dataset"
 

@@ -16,7 +16,7 @@ import pandas as pd
 from common.data import int_labels, read_csv_checked
 from common.errors import UserError
 from common.parsing import LETTERS, first_choice_letter, heatmap_letter
-from common.task import SamplingRule, Task, TaskFacts, register_task
+from common.tasks import SamplingRule, Task, TaskFacts, register_task
 from common.variants import draw_permutations
 
 COLUMNS = ["ind", "ctx", "endings", "label"]
@@ -95,8 +95,9 @@ class HellaSwagTask(Task):
         """The ending *text* chosen (agreement is on content, not on the letter), or "None". The original's rule:
         strip ".-_ " (not newlines), then the first character, upper-cased, must be A-D, so "\\nA" is "None"."""
         text = output.strip(".-_ ")
-        letter = text[0].upper() if text else ""
-        return variant_row.shown_endings[LETTERS.index(letter)] if letter in LETTERS else self.facts.invalid_answer
+        if not text or text[0].upper() not in LETTERS:
+            return self.facts.invalid_answer
+        return variant_row.shown_endings[LETTERS.index(text[0].upper())]
 
     # ---- evaluation ----
     def eval_prompt(self, row):

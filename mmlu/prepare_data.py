@@ -9,15 +9,12 @@ CSV, so from cais/mmlu we drop the first row of every subject x split to get the
 without it the scripts fall back to the offline MMLU copy (see mmlu/task.py).
 """
 import argparse
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common.errors import UserError, run_cli  # noqa: E402
-from mmlu.task import COLUMNS, DATA_DIR  # noqa: E402
+from common.errors import UserError, run_cli
+from mmlu.task import COLUMNS, MMLUTask
 
 CAIS_SPLITS = {"train": "dev", "validation": "validation", "test": "test"}
 LUKAEMON_REVISION = "0acc07c3edb5d491299a05c86678be250d3c52fb"
@@ -56,7 +53,7 @@ def from_lukaemon() -> dict[str, pd.DataFrame]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", choices=["cais", "lukaemon"], default="cais")
-    parser.add_argument("--out_dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--out_dir", type=Path, default=MMLUTask.folder / "dataset")
     args = parser.parse_args()
     try:
         splits = from_cais() if args.source == "cais" else from_lukaemon()

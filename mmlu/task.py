@@ -17,7 +17,7 @@ import pandas as pd
 from common.data import read_csv_checked, require_labels
 from common.errors import UserError
 from common.parsing import LETTERS, first_choice_letter, heatmap_letter
-from common.task import OutputNames, Pools, Task, TaskFacts, register_task
+from common.tasks import OutputNames, Pools, Task, TaskFacts, register_task
 from common.variants import draw_permutations, permuted_gold
 
 COLUMNS = ["subject", "input", "A", "B", "C", "D", "target"]

@@ -19,7 +19,7 @@ import pandas as pd
 from common.data import int_labels, read_csv_checked
 from common.errors import UserError
 from common.parsing import first_word
-from common.task import InvalidAnswers, Pools, SamplingRule, Task, TaskFacts, register_task
+from common.tasks import InvalidAnswers, Pools, SamplingRule, Task, TaskFacts, register_task
 
 WORDS = ("negative", "positive")  # label 0, label 1
 INSTRUCTIONS = (

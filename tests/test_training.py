@@ -192,8 +192,8 @@ def one_step(model_dir, micro: int, step_token_mean: bool, tmp_path) -> dict[str
                 for i in range(24)]
     plan = TrainPlan(lr=1e-2, epochs=1, micro_batch_size=micro, accumulation_steps=24 // micro, max_length=64,
                      step_token_mean=step_token_mean, lora_dropout=0.0, logging_steps=1)
-    model, log = train_lora(model, tok, examples, plan, tmp_path / f"work-{micro}-{step_token_mean}")
-    assert len(log) == 1  # exactly one optimiser step
+    model, log, trained = train_lora(model, tok, examples, plan, tmp_path / f"work-{micro}-{step_token_mean}")
+    assert len(log) == 1 and trained == 24  # exactly one optimiser step, on every example
     return {k: v.detach().clone() for k, v in model.named_parameters() if "lora_B" in k}
 
 

@@ -101,12 +101,11 @@ def sample_pools(task_cls):
     return task_cls(sample if sample.is_dir() else None).load_pools(seed=0)
 
 
-def teaching_texts() -> list[str]:
-    """For every registered dataset, its prompts (built by its task module) followed by a gold answer in its
-    format (`Task.answer_text`): evaluation, naive-query and, where the dataset can make them offline, variant
-    prompts."""
+def teaching_pairs() -> list[tuple[str, str]]:
+    """For every registered dataset, (prompt, gold answer in its format) pairs: its evaluation, naive-query and,
+    where the dataset can make them offline, variant prompts (built by its task module), with `Task.answer_text`."""
     from common.errors import UserError
-    from common.task import discover_tasks
+    from common.tasks import discover_tasks
 
     texts = []
     for name, task_cls in sorted(discover_tasks().items()):
@@ -118,32 +117,41 @@ def teaching_texts() -> list[str]:
         rows = list(pools.transfer.itertuples(index=False)) + list(pools.test.itertuples(index=False))
         for row in rows:
             answer = task.answer_text(row)
-            texts += [task.eval_prompt(row) + answer, task.naive_query_prompt(row) + answer]
+            texts += [(task.eval_prompt(row), answer), (task.naive_query_prompt(row), answer)]
         try:
             variants = task.variants(pools.transfer, task.facts.k, seed=0)
         except UserError:
             continue  # GSM8K needs a paraphrase provider; its query template is taught above
         answers = {i: task.answer_text(row) for i, row in enumerate(pools.transfer.itertuples(index=False))}
-        texts += [v.prompt + answers[v.question_id] for v in variants.itertuples(index=False)]
+        texts += [(v.prompt, answers[v.question_id]) for v in variants.itertuples(index=False)]
     return texts
 
 
-def teach_answer_formats(model, tokenizer, steps: int = 150) -> None:
+def teach_answer_formats(model, tokenizer, steps: int = 400) -> None:
     """A few seconds of full fine-tuning so that greedy decoding after "### Answer:" starts with an answer in the
     dataset's format (a letter, right/wrong, a number, positive/negative), right or wrong.
 
     A random tiny model emits the same junk token everywhere; the pipelines (rightly) stop when no weak answer
     can be parsed, so the end-to-end tests need a model whose answers parse.
     """
+    import random
+
     import torch
 
-    texts = teaching_texts()
-    batch = tokenizer(texts, return_tensors="pt", padding=True)
-    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    from common.training import CompletionCollator, tokenize_completion
+
+    pairs = teaching_pairs()
+    random.Random(0).shuffle(pairs)  # every batch mixes the datasets
+    examples = [tokenize_completion(tokenizer, p, a, max_length=2048) for p, a in pairs]
+    for example in examples:  # a long prompt loses its start, never its answer
+        example["input_ids"], example["labels"] = example["input_ids"][-256:], example["labels"][-256:]
+    collate = CompletionCollator(tokenizer.pad_token_id)
+    batches = [collate(examples[i:i + 32]) for i in range(0, len(examples), 32)]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.train()
-    for _ in range(steps):
-        loss = model(**batch, labels=labels).loss
+    for step in range(steps):
+        batch = batches[step % len(batches)]
+        loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()

@@ -18,6 +18,9 @@ from .errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("weak", "naive", "ceiling", "uf", "rw")
+# how results name each method; "ul" is re-weighting with unlikelihood (the rw stage with --weight_unlike > 0)
+METHOD_NAMES = {"weak": "weak supervisor", "naive": "naive W2S", "ceiling": "ceiling (GT)", "uf": "UF", "rw": "RW",
+                "ul": "RW + unlikelihood"}
 
 
 class InvalidAnswers(Enum):
@@ -101,6 +104,7 @@ class TaskFacts:
     batching_overrides: dict = field(default_factory=dict)   # stage -> Batching, on top of ORIGINAL_BATCHING
     entropy_extra_columns: tuple[str, ...] = ()              # the original's columns kept in the entropy CSV
     # figures (docs/method.md §9)
+    figure_stem: str = ""                # the dataset in figure file names; default: `title`
     bar_width: float = 0.08
     entropy_xlim: tuple[float, float] | None = None
     heatmap_rows: tuple = ("A", "B", "C", "D")               # weak-label axis

@@ -1,0 +1,140 @@
+"""The five scripts of every registered dataset, run as a user runs them (from inside the dataset folder) on the
+tiny model and the dataset's sample files; then the files they write, the results table and the notebooks."""
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from conftest import REPO
+
+from common.cli import script_for_stage
+from common.pipelines import entropy_csv_columns
+from common.tasks import METHOD_NAMES, InvalidAnswers, discover_tasks
+
+TASKS = discover_tasks()
+TINY_FLAGS = ["--limit", "6", "--epochs", "1", "--effective_batch_size", "4"]
+QUERY = ["--query_max_new_tokens", "6"]
+
+
+def run(args, cwd, module=False):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    command = [sys.executable, *(["-m"] if module else []), *map(str, args)]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def stage_commands(task_cls, tiny_model, out):
+    """(script, flags) of the five stages plus re-weighting with unlikelihood, as a user types them."""
+    folder = task_cls.folder
+    sample = folder / "sample"
+    common = [*TINY_FLAGS, "--output_dir", out] + (["--data_dir", "sample"] if sample.is_dir() else [])
+    if (sample / "config.yaml").exists():
+        common += ["--config", "sample/config.yaml"]
+    weak, strong = ["--weak_model_name", tiny_model], ["--strong_model_name", tiny_model]
+    return [(script_for_stage(folder, "weak"), weak + common),
+            ("baseline_SFT_weak_supervision.py", weak + strong + common + QUERY),
+            ("baseline_SFT_on_groundtruth.py", strong + common),
+            ("our_method_uncertainty_filtering.py", weak + strong + common + QUERY + ["--do_sampling"]),
+            ("our_method_reweighting.py", weak + strong + common + ["--do_sampling"]),
+            ("our_method_reweighting.py", weak + strong + common + ["--do_sampling", "--weight_unlike", "1"])]
+
+
+@pytest.fixture(scope="module", params=sorted(TASKS))
+def dataset_run(request, tiny_model, tmp_path_factory):
+    task_cls = TASKS[request.param]
+    out = tmp_path_factory.mktemp(request.param) / "out"
+    for script, flags in stage_commands(task_cls, tiny_model, out):
+        result = run([script, *flags], cwd=task_cls.folder)  # from inside the dataset folder, as the original
+        assert result.returncode == 0, f"{request.param}/{script}:\n{result.stdout[-1500:]}\n{result.stderr[-3000:]}"
+    return task_cls, out, out / task_cls.facts.name, tiny_model.name
+
+
+def test_every_stage_writes_adapter_results_predictions_and_loss_curve(dataset_run):
+    task_cls, _, root, w = dataset_run
+    names = task_cls().output_names(w, w, True)
+    stems = [names[k] for k in ("weak_results", "naive_run", "ceiling_run", "uf_run", "rw_run", "ul_run")]
+    assert sorted(p.stem for p in (root / "results").glob("*.json")) == sorted(stems)
+    for stem in stems:
+        record = json.loads((root / "results" / f"{stem}.json").read_text())
+        txt = (root / "results" / f"{stem}.txt").read_text()
+        assert txt.startswith(f"Accuracy: {record['accuracy']}\n")
+        assert ("precision" in txt) == (task_cls.facts.metrics == "accuracy_and_report")
+        assert record["dataset"] == task_cls.facts.name and record["n"] == 6 and record["config"]["limit"] == 6
+        predictions = pd.read_csv(root / "results" / f"{stem}_predictions.csv", keep_default_na=False)
+        assert len(predictions) == 6
+        assert (predictions["label"].astype(str) == predictions["prediction"].astype(str)).mean() == \
+            pytest.approx(record["accuracy"])
+        loss = pd.read_csv(root / "results" / f"{stem}_loss.csv")
+        assert len(loss) == record["settings"]["epochs"] * -(-record["trained_examples"] // 4) and \
+            loss["loss"].notna().all()
+        assert (root / "results" / f"{stem}_loss.png").stat().st_size > 1000
+    for adapter in [names["weak_adapter"]] + stems[1:]:
+        assert (root / "models" / adapter / "adapter_model.safetensors").exists(), adapter
+    ul = json.loads((root / "results" / f"{names['ul_run']}.json").read_text())
+    rw = json.loads((root / "results" / f"{names['rw_run']}.json").read_text())
+    assert ul["method"] == METHOD_NAMES["ul"] and rw["method"] == METHOD_NAMES["rw"]
+    assert ul["config"]["weight_unlike"] == 1.0 and rw["config"]["weight_unlike"] == 0.0
+    assert rw["config"]["do_sampling"] is True and rw["settings"]["train_eos"] is True
+
+
+def test_weak_label_csvs(dataset_run):
+    task_cls, _, root, w = dataset_run
+    names = task_cls().output_names(w, w, True)
+    naive = pd.read_csv(root / names["naive_csv"])
+    assert "weak_label" in naive.columns and len(naive) == 6
+    entropy = pd.read_csv(root / names["entropy_csv"], keep_default_na=False, dtype={"model_pred": str, "gold": str})
+    assert list(entropy.columns) == entropy_csv_columns(task_cls())
+    sizes = entropy.groupby("question_id").size()
+    assert (sizes == task_cls.facts.k).all() and entropy.groupby("question_id")["entropy"].nunique().eq(1).all()
+    if task_cls.facts.invalid_answers is InvalidAnswers.DROP_THE_QUESTION:
+        assert (entropy["model_pred"] != task_cls.facts.invalid_answer).all()
+    else:
+        assert len(sizes) == 6
+    cache = root / "cache" / f"{names['entropy_csv'][:-4]}.jsonl"
+    assert json.loads(cache.read_text().splitlines()[0])["identity"]["dataset"] == task_cls.facts.name
+
+
+def test_results_table_over_the_run(dataset_run):
+    task_cls, out, _, w = dataset_run
+    result = run(["common", "table", out], cwd=REPO, module=True)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out / "results_table.csv")
+    assert sorted(table["method"]) == sorted(METHOD_NAMES.values())
+    methods = table.set_index("method")
+    assert methods["pgr"].isna()[["weak supervisor", "ceiling (GT)"]].all()
+    assert "| " + task_cls.facts.name in (out / "results_table.md").read_text()
+
+
+def test_the_module_cli_runs_a_stage(tiny_model, tmp_path):
+    sample = REPO / "sst2" / "sample"
+    result = run(["common", "run", "--task", "sst2", "--stage", "ceiling", "--strong_model_name", tiny_model,
+                  "--data_dir", sample, "--output_dir", tmp_path, *TINY_FLAGS], cwd=tmp_path, module=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads(next((tmp_path / "sst2" / "results").glob("*.json")).read_text())
+    assert record["method"] == "ceiling (GT)" and record["config"]["stage"] == "ceiling"
+    listing = run(["common", "tasks"], cwd=tmp_path, module=True)
+    assert all(name in listing.stdout for name in TASKS)
+
+
+@pytest.mark.parametrize("dataset_run", ["mmlu", "sst2"], indirect=True)  # the code is shared by all datasets
+@pytest.mark.parametrize("notebook,figure", [
+    ("Visualization_on_entropy_uncertainty.ipynb", "entropy_{title}_{w}"),
+    ("Visualization_on_probability_reliability_score.ipynb", "heatmap_reliability_score_{name}_{w}"),
+])
+def test_notebooks_run_headless_on_the_pipeline_csvs(dataset_run, tmp_path, notebook, figure):
+    import nbformat
+    from nbclient import NotebookClient
+
+    task_cls, out, _, w = dataset_run
+    nb = nbformat.read(REPO / "notebooks" / notebook, as_version=4)
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    params.source = (f'DATASET = "{task_cls.facts.name}"\nWEAK_MODEL = "{w}"\nRUN_DIR = r"{out / task_cls.facts.name}"\n'
+                     f'FIGURES_DIR = r"{tmp_path / "figures"}"')
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO / "notebooks")}}
+                   ).execute()
+    stem = figure.format(title=task_cls.facts.figure_stem or task_cls.facts.title, name=task_cls.facts.name, w=w)
+    for suffix in (".png", ".pdf"):
+        assert (tmp_path / "figures" / f"{stem}{suffix}").stat().st_size > 1000
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "questions" in printed

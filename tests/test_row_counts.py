@@ -1,0 +1,78 @@
+"""How many rows every stage trains on, per dataset, against the original's formula (docs/method.md §5).
+
+The weak answers are fixed by hand (the answer keys of each question's k variants follow a pattern), so the
+entropy, the median filter, the drop of unparseable answers, `--do_sampling` and the final 80 % / 90 % cut all
+decide the counts; each count below is computed from the original's rules, not from our code's facts.
+"""
+import math
+
+import pytest
+
+import common.pipelines as pipelines
+from common.config import RunConfig
+from common.tasks import discover_tasks
+
+N = 8  # questions in each sample pool (the transfer pool of every dataset's sample/)
+# the original's shares: weak-supervisor SFT, naive / ceiling SFT, UF and RW (SST-2: ours, nothing held out)
+FRACTIONS = {"hellaswag": (0.8, 0.8, 0.8), "mmlu": (0.9, 0.9, 0.9), "ethics": (0.9, 0.8, 0.8),
+             "gsm8k": (0.8, 0.8, 0.8), "sst2": (1.0, 1.0, 1.0)}
+
+
+def expected_counts(name: str, k: int) -> dict:
+    """Rows trained on by each stage, from the original's rules, for the answer pattern of `fake_keys`:
+    q % 4 == 0: k equal answers; 1: one unparseable + k-1 equal; 2: a (k-1)+1 split; 3: all unparseable."""
+    fw, fs, fm = FRACTIONS[name]
+    cut = lambda f, n: int(f * n)  # noqa: E731  (np.split at int(f * len))
+    if name in ("gsm8k", "sst2"):      # questions with an unparseable answer are dropped before the entropy
+        questions = N // 2                               # q0, q2, q4, q6 remain; q0, q4 have entropy 0
+        uf_kept_rows, uf_n = 2 * k, questions            # median between 0 and H(k-1, 1): the H = 0 questions
+        rw_rows, rw_n = questions * k, questions
+    else:                              # unparseable is an answer class for the entropy
+        uf_kept_rows, uf_n = (N // 2) * k, N             # q0, q3, q4, q7 have entropy 0, the rest H(k-1, 1)
+        if name == "ethics":           # -1 stays a class in RW too
+            rw_rows, rw_n = N * k, N
+        else:                          # HellaSwag / MMLU drop, in RW, the questions with any "None"
+            rw_rows, rw_n = (N // 2) * k, (N if name == "hellaswag" else N // 2)
+    return {"weak": cut(fw, N), "naive": cut(fs, N), "ceiling": cut(fs, N),
+            ("uf", False): cut(fm, uf_kept_rows), ("uf", True): cut(fm, min(uf_n, uf_kept_rows) if name != "hellaswag"
+                                                                else uf_n),
+            ("rw", False): cut(fm, rw_rows), ("rw", True): cut(fm, rw_n)}
+
+
+def fake_keys(task, k):
+    invalid = task.facts.invalid_answer
+
+    def key(row, output):
+        position, pattern = int(output.split("-")[1]) % k, row.question_id % 4
+        if pattern == 1 and position == 0 or pattern == 3:
+            return invalid
+        return "b" if pattern == 2 and position == 0 else "a"
+    return key
+
+
+@pytest.mark.parametrize("name", sorted(FRACTIONS))
+def test_rows_trained_on_by_every_stage(name, tmp_path, monkeypatch):
+    task_cls = discover_tasks()[name]
+    k = task_cls.facts.k
+    seen = {}
+
+    def record(task, cfg, model_path, examples, pools, stem, extra, adapter_name=None):
+        seen[(cfg.stage, cfg.do_sampling) if cfg.stage in ("uf", "rw") else cfg.stage] = len(examples)
+        return {}
+
+    monkeypatch.setattr(pipelines, "train_save_evaluate", record)
+    monkeypatch.setattr(pipelines, "query_weak", lambda task, cfg, prompts, tokens, name:
+                        [f"out-{i}" for i in range(len(prompts))])
+    sample = task_cls.folder / "sample"
+    for stage in ("weak", "naive", "ceiling", "uf", "rw"):
+        for sampling in ((False, True) if stage in ("uf", "rw") else (False,)):
+            values = {"output_dir": str(tmp_path)} | ({"do_sampling": sampling} if stage in ("uf", "rw") else {})
+            cfg = RunConfig.create(stage, task_cls, **values)
+            task = task_cls(sample, cfg)
+            monkeypatch.setattr(task, "answer_key", fake_keys(task, k))
+            if name == "gsm8k":
+                task.paraphraser = lambda qs: [[f"{q} ({i})" for i in range(k)] for q in qs]
+            pipelines.STAGE_FUNCTIONS[stage](task, cfg)
+    expected = expected_counts(name, k)
+    assert seen == expected
+    assert math.prod(expected.values()) > 0
