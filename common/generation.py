@@ -133,31 +133,37 @@ def cached_generate(model_loader, prompts: Sequence[str], cache_path: Path, iden
     under another identity is refused rather than silently mixed in. Answers are keyed by a hash of the prompt,
     so a larger re-run reuses the answers of a smaller one. `model_loader()` returning (model, tokenizer) is
     called only if some prompt is not cached yet. Under a data-parallel launch every process answers every
-    world_size-th batch into a cache file of its own; all files are read back, whoever wrote them.
+    world_size-th batch into a cache file of its own (`answer_missing`), waits for the others, and reads all files.
     """
+    answer_missing(model_loader, prompts, cache_path, identity, max_new_tokens, batch_size, do_sample, desc)
+    distributed.barrier()
+    done = read_caches(cache_path, identity)
+    return [done[prompt_key(p)] for p in prompts]
+
+
+def answer_missing(model_loader, prompts: Sequence[str], cache_path: Path, identity: dict, max_new_tokens: int,
+                   batch_size: int = 8, do_sample: bool = False, desc: str = "querying weak model") -> None:
+    """This process's share of the batches that have a prompt no cache file answers yet, answered into its file."""
     unique = list(dict.fromkeys(prompts))
     done = read_caches(cache_path, identity)
     batches = length_sorted_batches(unique, batch_size)[distributed.rank()::distributed.world_size()]
     todo = [ids for ids in batches if any(prompt_key(unique[i]) not in done for i in ids)]
-    if todo:
-        model, tokenizer = model_loader()
-        own = shard_cache_path(cache_path)
-        own.parent.mkdir(parents=True, exist_ok=True)
-        new_file = not own.exists() or own.stat().st_size == 0
-        with open(own, "a", encoding="utf-8") as f:
-            if new_file:
-                f.write(json.dumps({"identity": identity}) + "\n")
-            for ids, texts in _run_batches(model, tokenizer, unique, todo, max_new_tokens, do_sample, desc):
-                for i, text in zip(ids, texts):
-                    if prompt_key(unique[i]) not in done:
-                        done[prompt_key(unique[i])] = text
-                        f.write(json.dumps({"key": prompt_key(unique[i]), "output": text}) + "\n")
-                f.flush()
-                os.fsync(f.fileno())  # a finished batch survives a crash
-    if distributed.world_size() > 1:
-        distributed.barrier()
-        done = read_caches(cache_path, identity)
-    return [done[prompt_key(p)] for p in prompts]
+    if not todo:
+        return
+    model, tokenizer = model_loader()
+    own = shard_cache_path(cache_path)
+    own.parent.mkdir(parents=True, exist_ok=True)
+    new_file = not own.exists() or own.stat().st_size == 0
+    with open(own, "a", encoding="utf-8") as f:
+        if new_file:
+            f.write(json.dumps({"identity": identity}) + "\n")
+        for ids, texts in _run_batches(model, tokenizer, unique, todo, max_new_tokens, do_sample, desc):
+            for i, text in zip(ids, texts):
+                if prompt_key(unique[i]) not in done:
+                    done[prompt_key(unique[i])] = text
+                    f.write(json.dumps({"key": prompt_key(unique[i]), "output": text}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())  # a finished batch survives a crash
 
 
 def read_caches(cache_path: Path, identity: dict) -> dict[str, str]:

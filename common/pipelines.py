@@ -90,6 +90,8 @@ def begin_stage(task: Task, cfg: RunConfig) -> tuple[dict[str, str], Pools]:
     hour of work), load the pools."""
     distributed.init()
     seed_everything(cfg.run.seed)
+    if cfg.variants is not None:
+        variant_count(task, cfg)  # an impossible --k fails now, not after the data is loaded
     root = output_root(task, cfg)
     if distributed.is_main():
         probe = root / "results" / ".write-test"

@@ -6,6 +6,7 @@ original's.
 """
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -20,6 +21,9 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from . import distributed
 from .errors import UserError
+
+# peft calls a transformers method that transformers 5 deprecates; the message would print on every training run
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 IGNORE_INDEX = -100
 NORMALISATIONS = ("answer_tokens", "all_positions")

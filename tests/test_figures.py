@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from common.figures import entropy_bins, plot_entropy_bars, plot_reliability_heatmap, reliability_matrix
-from common.pipelines import reweighting_rows
+from common.pipelines import reweighting_rows as rw_rows
 from common.reliability import add_question_statistics, median_threshold
 from ethics.task import EthicsTask
 from gsm8k.task import GSM8KTask
@@ -11,14 +11,18 @@ from hellaswag.task import HellaSwagTask
 from mmlu.task import MMLUTask
 
 
+def reweighting_rows(task, rows):
+    return rw_rows(task, rows, task.facts.temperature)
+
+
 def mmlu_rows():
     """Two questions. q0: five agreeing answers (H=0), 4 right; q1: a 3+2 split (H=0.673012), 1 right, and one
     extra question q2 with an unparseable answer (dropped by RW, counted wrong by the entropy figure)."""
     rows = [  # question, model_output, model_pred (option text), target letter
-        (0, "A. x", "paris", "A"), (0, "B", "paris", "B"), (0, "c", "paris", "C"), (0, "D.", "paris", "D"),
+        (0, "A x", "paris", "A"), (0, "B", "paris", "B"), (0, "c", "paris", "C"), (0, "D", "paris", "D"),
         (0, "A", "paris", "B"),
         (1, "B", "rome", "B"), (1, "C", "rome", "A"), (1, "C", "rome", "D"), (1, "A", "oslo", "B"),
-        (1, "D", "oslo", "C"),
+        (1, "D.", "oslo", "C"),
         (2, "", "None", "A"), (2, "A", "bern", "A"), (2, "A", "bern", "B"), (2, "B", "bern", "C"),
         (2, "C", "bern", "D"),
     ]
@@ -40,30 +44,44 @@ def test_reliability_matrix_by_hand():
     assert sorted(rows["question_id"].unique()) == [0, 1]
     matrix = reliability_matrix(rows, MMLUTask())
     assert list(matrix.index) == list("ABCD") and list(matrix.columns) == list("ABCD")
-    assert matrix.loc["A", "A"] == pytest.approx(1.0)            # q0 row 1
+    assert matrix.loc["A", "A"] == pytest.approx(1.0)            # q0 row 1 ("A x": its first word is "A")
     assert matrix.loc["A", "B"] == pytest.approx((1.0 + 0.268941) / 2, abs=1e-6)  # q0 row 5, q1 row 4
     assert matrix.loc["C", "A"] == pytest.approx(0.731059, abs=1e-6)
     assert matrix.loc["B", "B"] == pytest.approx((1.0 + 0.731059) / 2, abs=1e-6)
     assert pd.isna(matrix.loc["B", "A"])
+    assert pd.isna(matrix.loc["D", "C"])  # "D." is not the word "D": the original notebook skipped it
+    assert pd.isna(matrix.loc["C", "C"])  # "c" neither (exact, case-sensitive)
 
 
 def test_ethics_and_gsm8k_judging_rules():
-    ethics = pd.DataFrame({"question_id": [0, 0, 1, 1], "is_short": [True, True, False, False], "label": [1, 1, 0, 0],
-                           "model_output": ["unacceptable.", "maybe", "right", "wrong"], "model_pred": [1, -1, 0, 1]})
+    ethics = pd.DataFrame({"question_id": [0, 0, 1, 1, 2, 2], "is_short": [True, True, False, False, False, False],
+                           "label": [1, 1, 0, 0, 1, 1],
+                           "model_output": ["unacceptable", "maybe", "Right because", "wrong", "wrong.", "wrong\nso"],
+                           "model_pred": ["1", "-1", "0", "1", "1", "1"]})
     ethics = add_question_statistics(ethics, temperature=1.0)
     bins = entropy_bins(ethics, EthicsTask())
-    assert bins["total"].sum() == 3  # "maybe" is not counted, as in the original notebook
+    # the notebook's rule: the first space-separated word, lower-cased, no punctuation stripped; "maybe", "wrong."
+    # and "wrong\nso" (one word up to the next space) match no answer word and are not counted
+    assert bins["total"].sum() == 3
     assert bins.set_index("entropy")["correct"].to_dict() == {0.69: 2}
     matrix = reliability_matrix(ethics, EthicsTask())
-    assert matrix.loc[1, 1] == pytest.approx(0.5) and matrix.loc[0, 0] == pytest.approx(0.5)
+    assert matrix.loc[1, 1] == pytest.approx((0.5 + 1 + 1) / 3) and matrix.loc[0, 0] == pytest.approx(0.5)
     gsm = add_question_statistics(pd.DataFrame({"question_id": [0] * 5, "label": [18] * 5,
-                                                "model_pred": [18, 18, 18, 7, 18]}), temperature=0.2)
+                                                "model_pred": ["18", "18", "18", "7", "18"],
+                                                "gold": ["18"] * 5}), temperature=0.2)
     matrix = reliability_matrix(gsm, GSM8KTask())
     assert matrix.loc["Correct", "Ground Truth"] == pytest.approx(0.952574, abs=1e-6)
     assert matrix.loc["Incorrect", "Ground Truth"] == pytest.approx(0.047426, abs=1e-6)
 
 
 # SPEC B §4.1, HellaSwag with the LLAMA2-7B weak model: answer pattern -> (incorrect, correct) rows
+def test_hellaswag_entropy_figure_reads_the_letter_case_sensitively():
+    rows = pd.DataFrame({"question_id": [0, 0], "model_output": ["c. x", "C. x"], "model_pred": ["e", "e"],
+                         "target": [2, 2]})
+    bins = entropy_bins(add_question_statistics(rows, temperature=0.2), HellaSwagTask())
+    assert bins["correct"].tolist() == [1] and bins["incorrect"].tolist() == [1]  # "c" is wrong, as the original
+
+
 HELLASWAG_TABLE = {(5,): (645, 13175), (4, 1): (1572, 3138), (3, 2): (1451, 1394), (3, 1, 1): (956, 724),
                    (2, 2, 1): (1003, 507), (2, 1, 1, 1): (312, 123)}
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from common.errors import UserError
-from common.generation import cached_generate, prompt_key, read_cache
+from common.generation import answer_missing, cached_generate, prompt_key, read_cache
 
 IDENTITY = {"weak_model": "w", "adapter_sha256": "abc", "max_new_tokens": 4}
 
@@ -70,3 +70,56 @@ def test_cache_from_another_weak_model_is_refused(tmp_path):
     cache.write_text("not json\n")
     with pytest.raises(UserError, match="not a weak-label cache"):
         read_cache(cache, IDENTITY)
+
+
+def test_each_process_answers_every_other_batch_into_its_own_file_and_all_files_are_read(tmp_path, asked,
+                                                                                          monkeypatch):
+    """Two processes (RANK 0 and 1 of WORLD_SIZE 2, one after the other here): each asks only its batches and
+    writes only its file; a single process afterwards reads both and asks nothing."""
+    cache, prompts = tmp_path / "c.jsonl", ["p1", "p22", "p333", "p4444", "p55555"]
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank in ("1", "0"):
+        monkeypatch.setenv("RANK", rank)
+        asked.clear()
+        answer_missing(fake_loader([]), prompts, cache, IDENTITY, 4, batch_size=2)
+        # batches by length: [p55555, p4444], [p333, p22], [p1]; rank 0 takes the 1st and 3rd, rank 1 the 2nd
+        assert asked == ([["p333", "p22"]] if rank == "1" else [["p55555", "p4444"], ["p1"]])
+    assert (tmp_path / "c.rank1.jsonl").exists() and len((tmp_path / "c.rank1.jsonl").read_text().splitlines()) == 3
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "0")
+    asked.clear()
+    assert cached_generate(fake_loader([]), prompts, cache, IDENTITY, 4) == [f"answer to {p}" for p in prompts]
+    assert asked == []
+
+
+def test_answers_are_cut_at_a_second_answer_or_a_new_instruction():
+    from common.generation import cut_at_markers
+
+    assert cut_at_markers(" B. because ### Answer: C") == " B. because "
+    assert cut_at_markers(" 18 \n so ### Instruction: The following") == " 18 \n so "
+    assert cut_at_markers(" wrong") == " wrong"
+
+
+def test_the_continuation_keeps_its_leading_space_with_a_sentencepiece_decoder():
+    """Llama-2's decoder strips the first space of a text: decoding the new tokens alone loses it, decoding them in
+    context (the original decoded the full text) keeps it."""
+    from common.generation import continuation_in_context
+    from tiny import llama2_legacy_tokenizer
+
+    tok = llama2_legacy_tokenizer()
+    prompt = tok("### Answer:")["input_ids"]
+    new = tok("### Answer: A. because")["input_ids"][len(prompt):]
+    assert tok.decode(new, skip_special_tokens=True) == "A. because"
+    assert continuation_in_context(tok, prompt, new) == " A. because"
+
+
+def test_sharded_generation_puts_every_answer_back_in_place(monkeypatch):
+    from common import distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    items = list(range(10))
+    parts = []
+    for rank in range(3):
+        monkeypatch.setenv("RANK", str(rank))
+        parts += distributed.shard(items)
+    assert distributed.unshard(parts, len(items)) == items
