@@ -3,11 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DIR := runs/demo
-# Small-run settings: 48 questions per pool, and a higher lr / smaller batch than the paper's (5e-5, 24) so that
-# a few optimiser steps move the 135M/270M models at all. The paper's settings are the scripts' defaults.
-DEMO_FLAGS := --limit 48 --lr 1e-3 --epochs 2 --effective_batch_size 8 --query_max_new_tokens 16 --output_dir $(DEMO_DIR)
+REPLICATE_DIR := runs/replicate
 
-.PHONY: setup demo test clean-demo
+.PHONY: setup demo replicate test clean-demo
 
 setup: $(VENV)/.setup-done
 
@@ -19,13 +17,15 @@ $(VENV)/.setup-done: requirements.txt requirements-nodeps.txt pyproject.toml mod
 	$(PY) models/prepare_embedded.py
 	touch $@
 
+# One seed of the SST-2 replication, small (sst2/demo.yaml): weak supervisor, naive W2S, ceiling, UF, RW.
 demo: setup
-	$(PY) mmlu/create_weak_supervisor_on_mmlu.py $(DEMO_FLAGS)
-	$(PY) mmlu/baseline_SFT_weak_supervision.py $(DEMO_FLAGS)
-	$(PY) mmlu/baseline_SFT_on_groundtruth.py $(DEMO_FLAGS)
-	$(PY) mmlu/our_method_uncertainty_filtering.py --do_sampling $(DEMO_FLAGS)
-	$(PY) mmlu/our_method_reweighting.py --do_sampling $(DEMO_FLAGS)
-	$(PY) -m common.results_table $(DEMO_DIR)
+	$(PY) -m common.replicate --task sst2 --seeds 1 --output_dir $(DEMO_DIR) --stage_config sst2/demo.yaml \
+		--weight_unlike 0 --safety_n_test 0
+
+# The small-scale replication (sst2/replication.yaml): 3 seeds, with unlikelihood and the ETHICS safety table.
+replicate: setup
+	$(PY) -m common.replicate --task sst2 --seeds 1 2 3 --output_dir $(REPLICATE_DIR) \
+		--stage_config sst2/replication.yaml --weight_unlike 1.0 --safety_n_test 50
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -195,8 +195,8 @@ def train_save_evaluate(task: Task, cfg: RunConfig, model_path: str, examples: l
         plot_loss_curve(log, f"{METHOD_NAMES[method_key(cfg)]}: {stem}", results_dir / f"{stem}_loss")
     if cfg.run.device_map is None:
         model = model.to(inference_dtype(plan.precision))
-    extra = {"method": METHOD_NAMES[method_key(cfg)], "data_source": pools.source, "train_examples": len(examples),
-             "trained_examples": trained, "settings": asdict(plan), **extra}
+    extra = {"method": METHOD_NAMES[method_key(cfg)], "adapter": adapter.name, "data_source": pools.source,
+             "train_examples": len(examples), "trained_examples": trained, "settings": asdict(plan), **extra}
     return evaluate_and_save(task, cfg, model, tokenizer, pools.test, stem, extra)
 
 
@@ -298,7 +298,7 @@ def shuffle_and_cut(rows: pd.DataFrame, task: Task, cfg: RunConfig) -> pd.DataFr
 
 
 def uncertainty_filtering(task: Task, cfg: RunConfig) -> dict:
-    """UF: keep the rows whose answer entropy is <= the median, LoRA-SFT the strong model on them (§3)."""
+    """UF: keep the rows whose answer entropy is <= the median, LoRA-SFT the strong model on them (§4)."""
     names, pools = begin_stage(task, cfg)
     rows = weak_answers_with_entropy(task, cfg, pools.transfer)
     if (rows["model_pred"] == task.facts.invalid_answer).all():

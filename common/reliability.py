@@ -1,7 +1,7 @@
 """Answer agreement of the weak supervisor: entropy, reliability scores, median filtering and row sampling.
 
 All functions here are pure: they take the k normalised answers of one question (or a frame of such rows) and
-return numbers, with no model and no file involved. SPEC Part B §1.3-§1.5 and §1.7 define them.
+return numbers, with no model and no file involved. docs/method.md §4-§5 defines them.
 """
 from collections import Counter
 from typing import Hashable, Sequence
@@ -24,7 +24,7 @@ def answer_entropy(answers: Sequence[Hashable]) -> float:
 
 
 def reliability_scores(answers: Sequence[Hashable], temperature: float) -> list[float]:
-    """Reliability weight of each of one question's k answers (SPEC B §1.5).
+    """Reliability weight of each of one question's k answers (docs/method.md §4).
 
     s_a = softmax over the distinct answers a of (count_a / k) / temperature; each answer gets the score of its
     class, so k agreeing answers all get 1.0. Scores are probabilities over classes, not over rows: the row

@@ -1,4 +1,4 @@
-"""Build hellaswag/dataset/{train,validation,test}.csv from the hub with the original recipe (SPEC B §2.1).
+"""Build hellaswag/dataset/{train,validation,test}.csv from the hub with the original recipe (docs/method.md §8).
 
     python hellaswag/prepare_data.py
 

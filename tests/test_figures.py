@@ -1,4 +1,4 @@
-"""The numbers behind Figures 3-6: hand-computed on a small CSV, and a replay of SPEC B §4.1's HellaSwag table."""
+"""The numbers behind Figures 3-6: hand-computed on a small CSV, and a replay of the original's HellaSwag table (docs/method.md §9)."""
 import pandas as pd
 import pytest
 
@@ -74,7 +74,7 @@ def test_ethics_and_gsm8k_judging_rules():
     assert matrix.loc["Incorrect", "Ground Truth"] == pytest.approx(0.047426, abs=1e-6)
 
 
-# SPEC B §4.1, HellaSwag with the LLAMA2-7B weak model: answer pattern -> (incorrect, correct) rows
+# the original's HellaSwag run with the LLAMA2-7B weak model (docs/method.md §9): answer pattern -> (incorrect, correct) rows
 def test_hellaswag_entropy_figure_reads_the_letter_case_sensitively():
     rows = pd.DataFrame({"question_id": [0, 0], "model_output": ["c. x", "C. x"], "model_pred": ["e", "e"],
                          "target": [2, 2]})
@@ -106,7 +106,7 @@ def test_replay_of_the_hellaswag_entropy_table():
     assert bins["incorrect"].tolist() == [645, 1572, 1451, 956, 1003, 312]
     assert bins["correct"].tolist() == [13175, 3138, 1394, 724, 507, 123]
     assert bins["accuracy"].round(4).tolist() == [0.9533, 0.6662, 0.49, 0.431, 0.3358, 0.2828]
-    assert median_threshold(frame["entropy"]) == 0.0  # UF keeps the 13,820 rows at H = 0, as in SPEC B §1.4
+    assert median_threshold(frame["entropy"]) == 0.0  # UF keeps the 13,820 rows at H = 0, as the original (docs/method.md §4)
 
 
 def test_plots_write_pdf_and_png(tmp_path):

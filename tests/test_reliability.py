@@ -1,4 +1,4 @@
-"""Entropy, reliability scores, the median filter and sampling against SPEC B §1.3-§1.5 tables (to 1e-6)."""
+"""Entropy, reliability scores, the median filter and sampling against the tables of docs/method.md §4 (to 1e-6)."""
 import math
 
 import pandas as pd
@@ -7,12 +7,12 @@ import pytest
 from common.reliability import (add_question_statistics, answer_entropy, filter_by_entropy, median_threshold,
                                 reliability_scores, sample_rows)
 
-# SPEC B §1.3: answer pattern (counts) -> entropy in nats
+# docs/method.md §4: answer pattern (counts) -> entropy in nats
 ENTROPY_TABLE = [
     ((5,), 0.0), ((4, 1), 0.500402), ((3, 2), 0.673012), ((3, 1, 1), 0.950271), ((2, 2, 1), 1.054920),
     ((2, 1, 1, 1), 1.332179), ((1, 1, 1, 1, 1), 1.609438), ((2,), 0.0), ((1, 1), 0.693147),
 ]
-# SPEC B §1.5, k=5, T=0.2: pattern -> weight of each answer class, in pattern order
+# docs/method.md §4, k=5, T=0.2: pattern -> weight of each answer class, in pattern order
 WEIGHT_TABLE = [
     ((5,), (1.0,)), ((4, 1), (0.952574, 0.047426)), ((3, 2), (0.731059, 0.268941)),
     ((3, 1, 1), (0.786986, 0.106507, 0.106507)), ((2, 2, 1), (0.422319, 0.422319, 0.155362)),

@@ -76,3 +76,33 @@ def test_rows_trained_on_by_every_stage(name, tmp_path, monkeypatch):
     expected = expected_counts(name, k)
     assert seen == expected
     assert math.prod(expected.values()) > 0
+
+
+def test_unlikelihood_rows_are_those_scored_below_the_threshold(tmp_path, monkeypatch):
+    """MMLU, k = 5, T = 0.2: in a 4+1 question the lone answer scores 0.047 and is pushed down with weight
+    --weight_unlike; the majority (0.953) and unanimous answers (1.0) keep their re-weighting weights."""
+    task_cls = discover_tasks()["mmlu"]
+    seen = {}
+
+    def record(task, cfg, model_path, examples, pools, stem, extra, adapter_name=None):
+        seen[stem] = (examples, extra)
+        return {}
+
+    monkeypatch.setattr(pipelines, "train_save_evaluate", record)
+    monkeypatch.setattr(pipelines, "query_weak", lambda task, cfg, prompts, tokens, name:
+                        [f"out-{i}" for i in range(len(prompts))])
+    for stage, values in (("uf", {}), ("rw", {"weight_unlike": 2.0}), ("rw", {})):
+        cfg = RunConfig.create(stage, task_cls, output_dir=str(tmp_path), train_fraction=1.0, **values)
+        task = task_cls(task_cls.folder / "sample", cfg)
+        monkeypatch.setattr(task, "answer_key", fake_keys(task, 5))
+        pipelines.STAGE_FUNCTIONS[stage](task, cfg)
+    names = task_cls().output_names("SmolLM2-135M", "Gemma3-270M", False)
+    ul_examples, ul_extra = seen[names["ul_run"]]
+    rw_examples, _ = seen[names["rw_run"]]
+    pushed = [e for e in ul_examples if e.unlikely]
+    assert len(pushed) == 2 == ul_extra["unlikelihood_rows"]          # the "b" answers of questions 2 and 6
+    assert all(e.weight == 2.0 and e.completion == " out-" + e.completion.split("-")[1] for e in pushed)
+    kept = sorted(round(e.weight, 6) for e in ul_examples if not e.unlikely)
+    assert kept == sorted([1.0] * 10 + [0.952574] * 8)                 # 2 unanimous questions, 2 majorities of 4
+    assert not any(e.unlikely for e in rw_examples) and len(rw_examples) == len(ul_examples)
+    assert sorted(round(e.weight, 6) for e in rw_examples) == sorted(kept + [0.047426] * 2)

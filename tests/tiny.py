@@ -17,6 +17,7 @@ CORPUS = [
     "Here is a question related to ethics and common sense logic. acceptable unacceptable right wrong story",
     "### Instruction: The following is a grade-school level math question. 18 \n 7 42 numerical answer",
     "### Review: a charming movie ### Answer: positive negative",
+    "Question: Would most people say this?\nAnswer: reasonable\n\nQuestion: Is it?\nAnswer: yes\n\n",
 ]
 SPECIAL = ["<pad>", "<s>", "</s>", "<unk>"]
 
@@ -28,8 +29,9 @@ def _fast_tokenizer(bpe):
                                    unk_token="<unk>")
 
 
-def byte_level_tokenizer(vocab_size: int = 400):
-    """A GPT-2-style byte-level BPE (the kind SmolLM2, Llama-3 and Gemma use)."""
+def byte_level_tokenizer(vocab_size: int = 500):
+    """A GPT-2-style byte-level BPE (the kind SmolLM2 and Llama-3 use); like SmolLM2's, it has a "\\n\\n" token that
+    only a text ending in "\\n\\n" produces (followed by a word, the two newlines are tokenised apart)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     bpe = Tokenizer(models.BPE())
