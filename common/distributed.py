@@ -52,20 +52,3 @@ def gather(items: list) -> list:
     gathered = [None] * world_size()
     torch.distributed.all_gather_object(gathered, list(items))
     return [item for part in gathered for item in part]
-
-
-def shard(items: list) -> list:
-    """This process's share of `items`: every world_size-th item starting at its rank."""
-    return list(items)[rank()::world_size()]
-
-
-def unshard(parts: list, n: int) -> list:
-    """Undo `shard` after `gather`: `parts` is rank 0's share, then rank 1's, ...; back to the original order."""
-    size = world_size()
-    out = [None] * n
-    position = 0
-    for r in range(size):
-        for i in range(r, n, size):
-            out[i] = parts[position]
-            position += 1
-    return out

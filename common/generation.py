@@ -46,11 +46,16 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batc
 
 def generate_sharded(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 8,
                      do_sample: bool = False, desc: str = "generating") -> list[str]:
-    """`generate` with the prompts shared out among the processes of a data-parallel launch; every process gets
-    all continuations back, in order. One process: plain `generate`."""
-    mine = distributed.shard(list(prompts))
-    outputs = generate(model, tokenizer, mine, max_new_tokens, batch_size, do_sample, desc)
-    return distributed.unshard(distributed.gather(outputs), len(prompts))
+    """`generate` with the batches shared out among the processes of a data-parallel launch (every process takes
+    every world_size-th batch of the same length-sorted batches, so each batch, and each greedy output, is what one
+    process alone computes); every process gets all continuations back, in order."""
+    batches = length_sorted_batches(prompts, batch_size)[distributed.rank()::distributed.world_size()]
+    mine = [(i, text) for ids, texts in _run_batches(model, tokenizer, prompts, batches, max_new_tokens, do_sample,
+                                                     desc) for i, text in zip(ids, texts)]
+    outputs: list[str] = [""] * len(prompts)
+    for i, text in distributed.gather(mine):
+        outputs[i] = text
+    return outputs
 
 
 def length_sorted_batches(prompts: Sequence[str], batch_size: int) -> list[list[int]]:

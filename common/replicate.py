@@ -97,6 +97,17 @@ def paired_differences(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def markdown(frame: pd.DataFrame) -> str:
+    """A Markdown table: floats to 4 decimals, whole numbers as integers, missing values blank."""
+    def cell(v):
+        if v is None or (isinstance(v, float) and pd.isna(v)):
+            return ""
+        if isinstance(v, float):
+            return f"{v:.4f}"
+        return str(v)
+    return frame.astype(object).map(cell).to_markdown(index=False, disable_numparse=True)
+
+
 def write_report(args: ReplicateArgs, task, roots: list[Path], log: list[dict], seconds: float) -> Path:
     from .figures import entropy_figure, reliability_figure
     from .models import model_slug
@@ -123,9 +134,9 @@ def write_report(args: ReplicateArgs, task, roots: list[Path], log: list[dict], 
              summary.to_markdown(index=False, disable_numparse=True), "",
              "## Each method against naive W2S, seed by seed", "",
              paired_differences(table).to_markdown(index=False, disable_numparse=True), "",
-             "## Per seed", "", table.drop(columns=["path", "dataset"]).to_markdown(index=False, floatfmt=".4f"), "",
+             "## Per seed", "", markdown(table.drop(columns=["path", "dataset"])), "",
              "## Are low-entropy weak labels more often right? (the transfer pool's variant rows)", "",
-             stats.to_markdown(index=False, floatfmt=".4f"), "",
+             markdown(stats), "",
              "## Figures", ""] + [f"![{p.stem}]({p.relative_to(out)})" for p in figures]
     if log:
         lines += ["", "## Time per stage (this invocation)", "", pd.DataFrame(log).to_markdown(index=False)]

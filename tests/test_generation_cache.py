@@ -114,12 +114,19 @@ def test_the_continuation_keeps_its_leading_space_with_a_sentencepiece_decoder()
 
 
 def test_sharded_generation_puts_every_answer_back_in_place(monkeypatch):
-    from common import distributed
+    """Three processes (here one after the other, each seeing only its batches): every prompt answered once, by the
+    process that owns its batch, and the gathered answers back in prompt order."""
+    import common.distributed as distributed
+    from common.generation import generate_sharded
 
+    prompts = [f"p{'x' * (i % 4)}{i}" for i in range(10)]
+    shares = []
     monkeypatch.setenv("WORLD_SIZE", "3")
-    items = list(range(10))
-    parts = []
+    monkeypatch.setattr(distributed, "gather", lambda items: shares.append(list(items)) or list(items))
     for rank in range(3):
         monkeypatch.setenv("RANK", str(rank))
-        parts += distributed.shard(items)
-    assert distributed.unshard(parts, len(items)) == items
+        generate_sharded(object(), FakeTokenizer(), prompts, 4, batch_size=2)
+    answered = [i for share in shares for i, _ in share]
+    assert sorted(answered) == list(range(10))
+    monkeypatch.setattr(distributed, "gather", lambda items: [pair for share in shares for pair in share])
+    assert generate_sharded(object(), FakeTokenizer(), prompts, 4, batch_size=2) == [f"answer to {p}" for p in prompts]
