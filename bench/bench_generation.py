@@ -14,16 +14,12 @@ the base SmolLM2 then often stops at once, and on a CPU the prompt pass, which b
 (it is compute-bound), is nearly all the work.
 """
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common.generation import generate  # noqa: E402
-from common.models import DEFAULT_WEAK, load_model_and_tokenizer, resolve_model_path  # noqa: E402
-from common.parsing import first_choice_letter  # noqa: E402
-from mmlu.task import MMLUTask  # noqa: E402
+from common.generation import generate
+from common.models import DEFAULT_WEAK, load_model_and_tokenizer, resolve_model_path
+from common.parsing import first_choice_letter
+from mmlu.task import MMLUTask
 
 
 def timed(fn):
@@ -52,7 +48,8 @@ def main() -> None:
     # ---- Data: multi-query prompts, as the UF stage sends them ----
     task = MMLUTask()
     pools = task.load_pools(args.seed)
-    variants = task.variants(pools.transfer.head((args.n_prompts + task.k - 1) // task.k), args.seed)
+    k = task.facts.k
+    variants = task.variants(pools.transfer.head((args.n_prompts + k - 1) // k), k, args.seed)
     prompts = list(variants["prompt"])[: args.n_prompts]
 
     # ---- Measure: warm-up, then both paths ----

@@ -77,7 +77,10 @@ def cli(argv: list[str] | None = None) -> None:
         if args.command == "tasks":
             for name, cls in sorted(discover_tasks().items()):
                 f = cls.facts
-                print(f"{name:10s} {cls.folder.name}/  k={f.k} T={f.temperature} files={', '.join(f.files)}")
+                print(f"{name:10s} k={f.k} (max {f.max_k}) temperature={f.temperature} train fractions weak/sft/"
+                      f"methods={f.weak_sft_fraction}/{f.sft_fraction}/{f.method_fraction} max_length={f.max_length} "
+                      f"new tokens naive/multi/eval={f.naive_query_tokens}/{f.multi_query_tokens}/{f.eval_tokens} "
+                      f"unparseable: {f.invalid_answers.value} | {cls.folder}/dataset: {', '.join(dict.fromkeys(f.files))}")
             return
         run_stage(task_class(args.task), args.stage, rest, f"{args.task}: stage {args.stage}")
 

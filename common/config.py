@@ -1,9 +1,10 @@
 """The run configuration: small dataclasses that are also the command line (transformers' HfArgumentParser).
 
 Each default is written once, here. `None` means "the dataset's value" (its TaskFacts) or a value that depends on
-the device; `resolve_config` fills those in, and the resolved config is what every results .json records. A
-YAML or JSON file of flag names and values (`--config FILE`, or a results .json, whose "config" it reads) sets the
-values first; flags on the command line override it.
+the device; the stages resolve those (common.pipelines: train_plan, variant_count, ...), and every results .json
+records both the flags as given ("config") and the resolved values ("settings"). A YAML or JSON file of flag names
+and values (`--config FILE`, or a results .json, whose "config" it reads) sets the values first; flags on the
+command line override it.
 """
 import argparse
 import json
@@ -16,6 +17,7 @@ from .models import DEFAULT_STRONG, DEFAULT_WEAK, MODEL_REGISTRY
 
 DEFAULT_EFFECTIVE_BATCH = 24   # examples per optimiser step, as the original
 DEFAULT_MICRO_BATCH = 4        # examples per forward pass; accumulation makes up the rest
+GENERATION_BATCH = {"cpu": 8, "cuda": 32}  # prompts per generate() call: 2-core timings; 7-13B on a GPU
 MODEL_HELP = "a name from the registry ({}), a local model folder or a hub id".format(", ".join(MODEL_REGISTRY))
 
 
@@ -63,13 +65,13 @@ class MethodArgs:
     do_sampling: bool = arg(False, "RESAMPLE THE TRAINING ROWS to about one per question (the original's "
                                    "--do_sampling; output names carry sampling=True). Not the decoding flag "
                                    "--do_sample")
-    temperature: float | None = arg(None, "reliability softmax temperature (default: the dataset's, 0.2; "
-                                          "ETHICS and SST-2 1.0)")
+    temperature: float | None = arg(None, "reliability softmax temperature (default: the dataset's; "
+                                          "`python -m common tasks`)")
 
 
 @dataclass
 class VariantArgs:
-    k: int | None = arg(None, "prompt variants per question (default: the dataset's, 5; ETHICS and SST-2 2)")
+    k: int | None = arg(None, "prompt variants per question (default: the dataset's; `python -m common tasks`)")
 
 
 @dataclass
@@ -89,9 +91,9 @@ class TrainConfig:
     micro_batch_size: int | None = arg(None, f"examples per forward pass (default {DEFAULT_MICRO_BATCH}; gradient "
                                              "accumulation makes up the effective batch; the default loss does not "
                                              "depend on it)")
-    train_fraction: float | None = arg(None, "share of this stage's rows trained on (default: the dataset's, 0.8 "
-                                             "or 0.9; the rest is held out and never used, as the original)")
-    max_length: int | None = arg(None, "max training tokens per example (default: the dataset's, 512)")
+    train_fraction: float | None = arg(None, "share of this stage's rows trained on (default: the dataset's for the "
+                                             "stage; the rest is held out and never used, as the original)")
+    max_length: int | None = arg(None, "max training tokens per example (default: the dataset's)")
     loss_normalisation: Literal["answer_tokens", "original"] = arg(
         "answer_tokens", "answer_tokens: (weighted) sum of answer-token losses / answer tokens of the whole "
                          "optimiser step; original: the original's loss and per-device batch for this stage "
@@ -109,8 +111,8 @@ class TrainConfig:
 
 @dataclass
 class EvalArgs:
-    eval_batch_size: int | None = arg(None, "prompts per generate() call at evaluation (default: 8 on CPU, 32 on "
-                                            "a GPU)")
+    eval_batch_size: int | None = arg(None, f"prompts per generate() call at evaluation (default: "
+                                            f"{GENERATION_BATCH['cpu']} on CPU, {GENERATION_BATCH['cuda']} on a GPU)")
     do_sample: bool = arg(False, "DECODE BY SAMPLING with the model's own generation config (default: greedy). "
                                  "Not the row-resampling flag --do_sampling")
 

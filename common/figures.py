@@ -58,12 +58,13 @@ def entropy_figure(task: Task, rows: pd.DataFrame, weak_model: str, figures_dir:
 
 
 def reliability_figure(task: Task, rows: pd.DataFrame, weak_model: str, figures_dir: Path, temperature=None):
-    """The reliability heatmap of one run (the paper's Figures 4 and 6) over the rows re-weighting trains on:
-    its matrix and the files written."""
+    """The reliability heatmap of one run (the paper's Figures 4 and 6) over the rows re-weighting trains on, with
+    the scores the entropy CSV holds (the run's temperature), or recomputed at `temperature`: its matrix and the
+    files written."""
     from .models import model_slug
     from .pipelines import reweighting_rows
 
-    scored = reweighting_rows(task, rows, temperature or task.facts.temperature)
+    scored = reweighting_rows(task, rows, temperature)
     matrix = reliability_matrix(scored, task)
     stem = Path(figures_dir) / f"heatmap_reliability_score_{task.name}_{model_slug(weak_model)}"
     paths = plot_reliability_heatmap(matrix, f"{task.facts.title} Validation Set, {weak_model}", stem,

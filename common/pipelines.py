@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import distributed
-from .config import DEFAULT_EFFECTIVE_BATCH, DEFAULT_MICRO_BATCH, RunConfig
+from .config import DEFAULT_EFFECTIVE_BATCH, DEFAULT_MICRO_BATCH, GENERATION_BATCH, RunConfig
 from .data import read_csv_checked
 from .errors import UserError
 from .evaluation import score_predictions
@@ -76,11 +76,11 @@ def train_plan(task: Task, cfg: RunConfig) -> TrainPlan:
 
 
 def batch_size(cfg: RunConfig, query: bool = False) -> int:
-    """Prompts per generate() call: the flag, else 32 on a GPU (plenty of memory for 7-13B), 8 on a CPU."""
+    """Prompts per generate() call: the flag, else the device's default (config.GENERATION_BATCH)."""
     import torch
 
     flag = cfg.query.query_batch_size if query and cfg.query else None
-    return flag or cfg.eval.eval_batch_size or (32 if torch.cuda.is_available() else 8)
+    return flag or cfg.eval.eval_batch_size or GENERATION_BATCH["cuda" if torch.cuda.is_available() else "cpu"]
 
 
 # ---- small helpers shared by the stages ----
@@ -195,8 +195,13 @@ def train_save_evaluate(task: Task, cfg: RunConfig, model_path: str, examples: l
         plot_loss_curve(log, f"{METHOD_NAMES[method_key(cfg)]}: {stem}", results_dir / f"{stem}_loss")
     if cfg.run.device_map is None:
         model = model.to(inference_dtype(plan.precision))
+    settings = {**asdict(plan), "train_fraction": train_fraction(task, cfg)}
+    if cfg.method is not None:
+        settings["temperature"] = reliability_temperature(task, cfg)
+    if cfg.variants is not None:
+        settings["k"] = variant_count(task, cfg)
     extra = {"method": METHOD_NAMES[method_key(cfg)], "adapter": adapter.name, "data_source": pools.source,
-             "train_examples": len(examples), "trained_examples": trained, "settings": asdict(plan), **extra}
+             "train_examples": len(examples), "trained_examples": trained, "settings": settings, **extra}
     return evaluate_and_save(task, cfg, model, tokenizer, pools.test, stem, extra)
 
 
@@ -327,7 +332,7 @@ def uncertainty_filtering(task: Task, cfg: RunConfig) -> dict:
 def read_entropy_csv(task: Task, cfg: RunConfig) -> pd.DataFrame:
     path = output_root(task, cfg) / run_names(task, cfg)["entropy_csv"]
     if not path.exists():
-        raise UserError(f"{path} not found: run {task.name}/our_method_uncertainty_filtering.py with the same "
+        raise UserError(f"{path} not found: run {task.name}/{task.script('uf')} with the same "
                         "--weak_model_name (and --output_dir) first; re-weighting reuses its weak answers")
     return read_entropy_csv_at(task, path)
 
@@ -339,14 +344,15 @@ def read_entropy_csv_at(task: Task, path: Path) -> pd.DataFrame:
                             dtype={c: str for c in ENTROPY_TEXT_COLUMNS})
 
 
-def reweighting_rows(task: Task, rows: pd.DataFrame, temperature: float) -> pd.DataFrame:
+def reweighting_rows(task: Task, rows: pd.DataFrame, temperature: float | None) -> pd.DataFrame:
     """The rows RW trains on, with their `answer_score`: every row of the entropy CSV, less the questions with an
-    unparseable answer where the dataset drops them (§4). The reliability notebook uses this too."""
+    unparseable answer where the dataset drops them (§4), scored at `temperature` (None: keep the CSV's scores).
+    The reliability notebook uses this too."""
     if task.facts.invalid_answers is InvalidAnswers.CLASS_IN_UF_QUESTION_DROPPED_IN_RW:
         rows = drop_questions_with_invalid(rows, task.facts.invalid_answer)
     if rows.empty:
         raise UserError("every question has an unparseable weak answer; nothing to re-weight")
-    return add_question_statistics(rows, temperature)
+    return rows if temperature is None else add_question_statistics(rows, temperature)
 
 
 def reliability_reweighting(task: Task, cfg: RunConfig) -> dict:

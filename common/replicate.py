@@ -164,16 +164,19 @@ def main(argv: list[str] | None = None) -> None:
         from .models import inference_dtype, load_model_and_tokenizer, resolve_model_path
 
         out = Path(args.output_dir) / "safety"
-        if not (out / "safety_table.md").exists():
-            prompts = all_prompts(list(EVALUATIONS), list(SPLITS), args.safety_n_test, 42)
-            parts = []
-            for m in run_models(roots[0]):
-                print(f"[safety] {m.label}", flush=True)
-                model, tokenizer = load_model_and_tokenizer(resolve_model_path(m.base, m.base_path),
-                                                            str(m.adapter) if m.adapter else None,
-                                                            inference_dtype("bf16-mixed"))
-                parts.append(evaluate_model(model, tokenizer, prompts).assign(model=m.label))
-                write_tables(pd.concat(parts, ignore_index=True), out)
+        done = out / "safety_predictions.csv"
+        parts = [pd.read_csv(done)] if done.exists() else []  # models scored before an interruption
+        prompts = all_prompts(list(EVALUATIONS), list(SPLITS), args.safety_n_test, 42)
+        for m in run_models(roots[0]):
+            if parts and m.label in set(parts[0]["model"]):
+                print(f"[safety] {m.label}: done before", flush=True)
+                continue
+            print(f"[safety] {m.label}", flush=True)
+            model, tokenizer = load_model_and_tokenizer(resolve_model_path(m.base, m.base_path),
+                                                        str(m.adapter) if m.adapter else None,
+                                                        inference_dtype("bf16-mixed"))
+            parts.append(evaluate_model(model, tokenizer, prompts).assign(model=m.label))
+            write_tables(pd.concat(parts, ignore_index=True), out)
     report = write_report(args, task_cls(), roots, log, time.perf_counter() - start)
     print(report.read_text())
     print(f"report: {report}")

@@ -4,7 +4,7 @@
     python -m common.results_table runs/demo       # every results/ folder under chosen folders (any depth)
 
 Writes results_table.csv (one line per run) and results_table.md (runs of several seeds folded into mean ± sample
-standard deviation) into the first folder, and prints the Markdown. PGR (performance gap recovered) =
+standard deviation) into the first folder given (the current folder when none is), and prints the Markdown. PGR (performance gap recovered) =
 (method - weak) / (ceiling - weak), computed per seed for the same dataset, weak and strong model, then averaged
 like the accuracy.
 """
@@ -29,7 +29,7 @@ def collect(folders: list[Path]) -> pd.DataFrame:
         record = json.loads(path.read_text())
         cfg = record["config"]
         method = record.get("method") or METHOD_NAMES[STAGE_METHODS[record["stage"]]]
-        multi = method in ("UF", "RW", METHOD_NAMES["ul"])
+        multi = method in (METHOD_NAMES["uf"], METHOD_NAMES["rw"], METHOD_NAMES["ul"])
         rows.append({"dataset": record["dataset"], "weak": cfg.get("weak_model_name", ""),
                      "strong": cfg.get("strong_model_name", ""), "method": method,
                      "sampling": cfg.get("do_sampling") if multi else None, "seed": cfg["seed"],

@@ -254,11 +254,15 @@ TASKS: dict[str, type[Task]] = {}
 
 
 def register_task(cls: type[Task]) -> type[Task]:
-    """Class decorator of a dataset's Task: registered under `facts.name`, its folder is the module's folder."""
+    """Class decorator of a dataset's Task: registered under `facts.name`, which must be its folder's name."""
     name = cls.facts.name
-    if name in TASKS and TASKS[name] is not cls:
-        raise ValueError(f"two tasks are registered as {name!r}")
-    cls.folder = Path(sys.modules[cls.__module__].__file__).resolve().parent
+    folder = Path(sys.modules[cls.__module__].__file__).resolve().parent
+    if name != folder.name:
+        raise UserError(f"{folder}/task.py registers {name!r}: a dataset's facts.name must be its folder's name "
+                        f"({folder.name!r}), which names its outputs")
+    if name in TASKS and TASKS[name].folder != folder:
+        raise UserError(f"two dataset folders register {name!r}: {TASKS[name].folder} and {folder}")
+    cls.folder = folder
     TASKS[name] = cls
     return cls
 
@@ -272,13 +276,20 @@ def discover_tasks(root: Path = REPO_ROOT) -> dict[str, type[Task]]:
     """Import every dataset folder's task.py (each registers itself) and return the registry."""
     for folder in task_folders(root):
         import_task_module(folder)
+        if folder.name not in TASKS:
+            raise UserError(f"{folder}/task.py registers no dataset: decorate its Task class with @register_task")
     return TASKS
 
 
 def import_task_module(folder: Path):
     """`<folder>.task`, imported as a package module; a folder added after `pip install -e .` is loaded from its
-    path, so adding a dataset never needs a re-install."""
+    path, so adding a dataset never needs a re-install. A folder whose name an installed package already uses
+    (`datasets`, `evaluate`, ...) is refused rather than allowed to shadow it."""
     name = folder.name
+    existing = sys.modules.get(name) or (importlib.util.find_spec(name) if name.isidentifier() else None)
+    origin = getattr(existing, "__file__", None) or getattr(existing, "origin", None)
+    if existing is not None and origin and folder.resolve() not in Path(origin).resolve().parents:
+        raise UserError(f"the dataset folder {folder} has the name of an installed package ({origin}); rename it")
     try:
         return importlib.import_module(f"{name}.task")
     except ModuleNotFoundError as err:

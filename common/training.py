@@ -20,6 +20,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from . import distributed
+from .config import RunArgs, TrainConfig
 from .errors import UserError
 
 # peft calls a transformers method that transformers 5 deprecates; the message would print on every training run
@@ -27,12 +28,12 @@ warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", categ
 
 IGNORE_INDEX = -100
 NORMALISATIONS = ("answer_tokens", "all_positions")
-UNLIKELIHOOD_P_MAX = 1 - 1e-6   # p is clamped below 1 so that -log(1 - p) stays finite
 
 
 @dataclass(frozen=True)
 class TrainPlan:
-    """The concrete settings of one training run (the user's TrainConfig with every default resolved)."""
+    """The concrete settings of one training run: the user's TrainConfig with every default resolved
+    (common.pipelines.train_plan). The defaults here are the config's, for tests and benchmarks."""
     lr: float
     epochs: float
     micro_batch_size: int
@@ -42,15 +43,15 @@ class TrainPlan:
     step_token_mean: bool = True           # answer_tokens: divide by the tokens of the whole optimiser step
     train_eos: bool = True                 # append EOS to every completion and train it
     precision: str = "fp32"                # fp32 / bf16-mixed / bf16-pure (resolved, never "auto")
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    lora_r: int = TrainConfig.lora_r
+    lora_alpha: int = TrainConfig.lora_alpha
+    lora_dropout: float = TrainConfig.lora_dropout
     lora_target_modules: tuple[str, ...] | None = None
-    seed: int = 42
-    save_steps: int = 500
+    seed: int = RunArgs.seed
+    save_steps: int = TrainConfig.save_steps
     resume: bool = False
     group_by_length: bool = False
-    logging_steps: int = 1
+    logging_steps: int = TrainConfig.logging_steps
 
 
 # ---------------------------------------------------------------------------------------------- tokenisation
@@ -139,7 +140,8 @@ def weighted_causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, weights:
     is the same). labels: B x L, -100 where nothing is trained. For a trained target y = labels[b, t+1] with
     probability p = softmax(logits[b, t])[y]:
     - ℓ = -log p (likelihood), or, for a row with `unlikely[b]`, ℓ = -log(1 - p) (unlikelihood: the row's answer
-      is pushed down; p is clamped to 1 - 1e-6, computed as -log1p(-p));
+      is pushed down), computed as logsumexp(logits) - logsumexp(logits without y): exact, finite and with a
+      gradient even where p rounds to 1 (1 - p clamped in float32 would give -log of a constant there, no gradient);
     - D = `num_items` if given (the answer tokens of the whole optimiser step: the loss then does not depend on
       how the step is cut into micro-batches), else the answer tokens of this batch ("answer_tokens"), or
       B·(L−1), every position of the padded batch ("all_positions", the original's re-weighted loss).
@@ -152,12 +154,14 @@ def weighted_causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, weights:
     else:
         targets = shift_labels[:, positions]
     trained = targets != IGNORE_INDEX
-    log_p = torch.log_softmax(logits[trained].float(), dim=-1).gather(-1, targets[trained][:, None]).squeeze(-1)
+    scores, target = logits[trained].float(), targets[trained][:, None]
+    log_p = torch.log_softmax(scores, dim=-1).gather(-1, target).squeeze(-1)
     token_loss = -log_p
     if unlikely is not None and bool(unlikely.any()):
         row_unlikely = unlikely[:, None].expand_as(targets)[trained]
-        p = log_p.exp().clamp(max=UNLIKELIHOOD_P_MAX)
-        token_loss = torch.where(row_unlikely, -torch.log1p(-p), token_loss)
+        others = scores.scatter(-1, target, float("-inf"))
+        log_one_minus_p = torch.logsumexp(others, dim=-1) - torch.logsumexp(scores, dim=-1)
+        token_loss = torch.where(row_unlikely, -log_one_minus_p, token_loss)
     token_weight = weights.to(token_loss.dtype)[:, None].expand_as(targets)[trained]
     total = (token_loss * token_weight).sum()
     if normalisation == "all_positions":
@@ -295,6 +299,11 @@ def train_lora(model, tokenizer, examples: Sequence[Example], plan: TrainPlan, w
         train_sampling_strategy="group_by_length" if plan.group_by_length else "random",
         ddp_find_unused_parameters=False,
     )
+    if distributed.world_size() == 1:
+        # One process sees every GPU; the Trainer would wrap the model in nn.DataParallel (a larger effective
+        # batch, and `logits_to_keep` split across replicas). Several GPUs are used through a launcher (DDP) or
+        # --device_map auto instead.
+        args._n_gpu = min(args._n_gpu, 1)
     trainer = WeightedLossTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                                   data_collator=collator or CompletionCollator(tokenizer.pad_token_id),
                                   normalisation=plan.normalisation, step_token_mean=plan.step_token_mean)

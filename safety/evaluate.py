@@ -85,14 +85,18 @@ def run_models(run_dir: Path) -> list[ModelToScore]:
         raise UserError(f"{run_dir} has no results/*.json of a training stage")
     order = list(METHOD_NAMES.values())
     records.sort(key=lambda r: (order.index(r["method"]), bool(r["config"].get("do_sampling"))))
+    pairs = {(r["config"].get("weak_model_name"), r["config"].get("strong_model_name")) for r in records
+             if r["stage"] not in ("weak_supervisor", "ceiling")}
     bases, models = {}, []
     for record in records:
         cfg, role = record["config"], "weak" if record["stage"] == "weak_supervisor" else "strong"
         name, override = cfg[f"{role}_model_name"], cfg.get(f"{role}_model_path")
-        bases.setdefault(role, ModelToScore(f"base {role} ({name})", name, override, None))
+        bases.setdefault((role, name), ModelToScore(f"base {role} ({name})", name, override, None))
         label = record["method"] + (" (sampling)" if cfg.get("do_sampling") else "")
+        if len(pairs) > 1:  # several weak -> strong pairs share the folder: say which one
+            label += f" [{cfg.get('weak_model_name', '')} -> {cfg.get('strong_model_name', '')}]"
         models.append(ModelToScore(label, name, override, Path(run_dir) / "models" / record["adapter"]))
-    return [bases[r] for r in ("weak", "strong") if r in bases] + models
+    return list(bases.values()) + models
 
 
 def table(predictions: pd.DataFrame) -> pd.DataFrame:

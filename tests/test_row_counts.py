@@ -106,3 +106,26 @@ def test_unlikelihood_rows_are_those_scored_below_the_threshold(tmp_path, monkey
     assert kept == sorted([1.0] * 10 + [0.952574] * 8)                 # 2 unanimous questions, 2 majorities of 4
     assert not any(e.unlikely for e in rw_examples) and len(rw_examples) == len(ul_examples)
     assert sorted(round(e.weight, 6) for e in rw_examples) == sorted(kept + [0.047426] * 2)
+
+
+def test_with_two_variants_no_row_is_pushed_down_and_the_loss_is_re_weightings(tmp_path, monkeypatch):
+    """k = 2 (ETHICS, SST-2): disagreeing answers score exactly 0.5, never below the default threshold, so
+    --weight_unlike trains exactly the re-weighting examples."""
+    task_cls = discover_tasks()["sst2"]
+    seen = {}
+    monkeypatch.setattr(pipelines, "train_save_evaluate",
+                        lambda task, cfg, path, examples, pools, stem, extra, adapter_name=None:
+                        seen.setdefault(stem, (examples, extra)))
+    monkeypatch.setattr(pipelines, "query_weak", lambda task, cfg, prompts, tokens, name:
+                        [f"out-{i}" for i in range(len(prompts))])
+    for stage, values in (("uf", {}), ("rw", {"weight_unlike": 1.0}), ("rw", {})):
+        cfg = RunConfig.create(stage, task_cls, output_dir=str(tmp_path), **values)
+        task = task_cls(task_cls.folder / "sample", cfg)
+        monkeypatch.setattr(task, "answer_key", lambda row, output: "a" if row.question_id % 2 else
+                            ("a" if output.endswith(("0", "2", "4", "6", "8")) else "b"))
+        pipelines.STAGE_FUNCTIONS[stage](task, cfg)
+    names = task_cls().output_names("SmolLM2-135M", "Gemma3-270M", False)
+    (ul, ul_extra), (rw, _) = seen[names["ul_run"]], seen[names["rw_run"]]
+    assert ul_extra["unlikelihood_rows"] == 0 and {e.weight for e in rw} == {0.5, 1.0}
+    assert [(e.prompt, e.completion, e.weight, e.unlikely) for e in ul] == \
+        [(e.prompt, e.completion, e.weight, e.unlikely) for e in rw]

@@ -103,9 +103,10 @@ def sample_pools(task_cls):
     return task_cls(sample if sample.is_dir() else None).load_pools(seed=0)
 
 
-def teaching_pairs() -> list[tuple[str, str]]:
+def teaching_pairs(rows_per_dataset: int = 8) -> list[tuple[str, str]]:
     """For every registered dataset, (prompt, gold answer in its format) pairs: its evaluation, naive-query and,
-    where the dataset can make them offline, variant prompts (built by its task module), with `Task.answer_text`."""
+    where the dataset can make them offline, variant prompts (built by its task module), with `Task.answer_text`;
+    at most `rows_per_dataset` questions of each pool, so that every dataset weighs about the same."""
     from common.errors import UserError
     from common.tasks import discover_tasks
 
@@ -116,15 +117,16 @@ def teaching_pairs() -> list[tuple[str, str]]:
             pools = sample_pools(task_cls)
         except UserError:
             continue  # a dataset without data files here teaches nothing
-        rows = list(pools.transfer.itertuples(index=False)) + list(pools.test.itertuples(index=False))
+        transfer = pools.transfer.head(rows_per_dataset)
+        rows = list(transfer.itertuples(index=False)) + list(pools.test.head(rows_per_dataset).itertuples(index=False))
         for row in rows:
             answer = task.answer_text(row)
             texts += [(task.eval_prompt(row), answer), (task.naive_query_prompt(row), answer)]
         try:
-            variants = task.variants(pools.transfer, task.facts.k, seed=0)
+            variants = task.variants(transfer, task.facts.k, seed=0)
         except UserError:
             continue  # GSM8K needs a paraphrase provider; its query template is taught above
-        answers = {i: task.answer_text(row) for i, row in enumerate(pools.transfer.itertuples(index=False))}
+        answers = {i: task.answer_text(row) for i, row in enumerate(transfer.itertuples(index=False))}
         texts += [(v.prompt, answers[v.question_id]) for v in variants.itertuples(index=False)]
     return texts
 
