@@ -34,4 +34,6 @@ def test_replication_of_two_seeds(tiny_model, tmp_path, capsys):
     assert "ETHICS safety evaluations" in report and "right in UF's kept rows" in report
     capsys.readouterr()
     main(argv)  # everything is done: nothing runs again
-    assert capsys.readouterr().out.count("done before") == 12
+    again = capsys.readouterr().out
+    assert again.count("done before") == 12 + 8  # six stages of two seeds, then the eight models' safety scores
+    assert again.count("[safety]") == 8 and ": accuracy " not in again  # no stage trained or tested again

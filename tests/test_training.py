@@ -179,11 +179,13 @@ def test_accumulation_plan_divides_the_effective_batch():
 
 def one_step(model_dir, micro: int, step_token_mean: bool, tmp_path):
     """LoRA B weights after one optimiser step on 24 examples of different lengths (dropout 0), and the step's
-    gradient norm (before clipping: it sees any error in the loss scale, which Adam's update would hide)."""
+    gradient norm (before clipping: it sees any error in the loss scale, which Adam's update would hide).
+    Answer lengths grow with the micro-batch index (2 to 17 tokens), so a per-micro-batch mean weighs the tokens
+    of the short micro-batches far more than a mean over the step does."""
     from common.models import load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(str(model_dir))
-    examples = [Example(f"### Question: item {i}. ### Answer:", " A" + " because" * (i % 5), 0.5 + (i % 3) / 2)
+    examples = [Example(f"### Question: item {i}. ### Answer:", " A" + " because" * (3 * (i // 4)), 0.5 + (i % 3) / 2)
                 for i in range(24)]
     plan = TrainPlan(lr=1e-2, epochs=1, micro_batch_size=micro, accumulation_steps=24 // micro, max_length=64,
                      step_token_mean=step_token_mean, lora_dropout=0.0, logging_steps=1)
@@ -206,4 +208,5 @@ def test_one_step_of_4_x_6_equals_24_x_1(untaught_tiny, tmp_path):
     assert all(torch.allclose(full[k], accumulated[k], atol=1e-7, rtol=1e-5) for k in full)
     assert any(full[k].abs().sum() > 0 for k in full)  # the step did move the weights
     per_micro, per_micro_norm = one_step(untaught_tiny, 4, False, tmp_path)
-    assert per_micro_norm != pytest.approx(full_norm, rel=1e-3)
+    assert per_micro_norm != pytest.approx(full_norm, rel=0.01)
+    assert not all(torch.allclose(full[k], per_micro[k], atol=1e-7, rtol=1e-3) for k in full)
