@@ -19,7 +19,7 @@ CORPUS = [
     "### Review: a charming movie ### Answer: positive negative",
     "Question: Would most people say this?\nAnswer: reasonable\n\nQuestion: Is it?\nAnswer: yes\n\n",
 ]
-SPECIAL = ["<pad>", "<s>", "</s>", "<unk>"]
+RESERVED_TOKENS = ["<pad>", "<s>", "</s>", "<unk>"]
 
 
 def _fast_tokenizer(bpe):
@@ -37,7 +37,7 @@ def byte_level_tokenizer(vocab_size: int = 500):
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=RESERVED_TOKENS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     bpe.train_from_iterator(CORPUS * 20, trainer)
     return _fast_tokenizer(bpe)
@@ -53,7 +53,7 @@ def llama2_legacy_tokenizer(vocab_size: int = 300):
     bpe.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
     bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never")  # training only
     bpe.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=RESERVED_TOKENS,
                                   initial_alphabet=list("▁#:.?,ABCDabcdefghijklmnopqrstuvwxyz0123456789"))
     bpe.train_from_iterator(CORPUS * 20, trainer)
     bpe.pre_tokenizer = None
@@ -68,7 +68,7 @@ def metaspace_tokenizer(vocab_size: int = 300):
     bpe = Tokenizer(models.BPE(unk_token="<unk>"))
     bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     bpe.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=RESERVED_TOKENS,
                                   initial_alphabet=list("▁#:.?,ABCDabcdefghijklmnopqrstuvwxyz0123456789"))
     bpe.train_from_iterator(CORPUS * 20, trainer)
     bpe.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
