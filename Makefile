@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEMO_DIR := runs/demo
 REPLICATE_DIR := runs/replicate
 
-.PHONY: setup demo replicate test clean-demo
+.PHONY: setup demo replicate test test-gpu clean-demo
 
 setup: $(VENV)/.setup-done
 
@@ -29,6 +29,10 @@ replicate: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# The tests that need a CUDA GPU (tests/test_cuda.py; `make test` skips them without one).
+test-gpu: setup
+	$(PY) -m pytest -q -m cuda tests
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

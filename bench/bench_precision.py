@@ -8,6 +8,9 @@
 - querying / evaluation: greedy answers to SST-2 test prompts with the weights in fp32 and in bf16 (what
   --precision bf16-mixed does for inference), for the base model and for the fp32-trained one: prompts per
   second, their ratio, and how many parsed answers agree.
+
+The first line says which CPU kernels torch uses (AVX2, AVX512, ...) and whether bf16 is native there: the ratios
+hold for that kind of CPU only (on an AVX2-only CPU bf16 is emulated and far slower; README, Speed).
 """
 import argparse
 import tempfile
@@ -18,7 +21,7 @@ from pathlib import Path
 import torch
 
 from common.generation import generate
-from common.models import load_model_and_tokenizer, resolve_model_path
+from common.models import load_model_and_tokenizer, machine_facts, resolve_model_path, resolve_precision
 from common.tasks import get_task
 from common.training import Example, TrainPlan, train_lora
 
@@ -74,7 +77,9 @@ def main() -> None:
     prompts = [task.eval_prompt(r) for r in rows]
     examples = [Example(*task.ceiling_example(r)) for r in pools.transfer.head(args.n_examples).itertuples(index=False)]
     plan = TrainPlan(lr=3e-4, epochs=1, micro_batch_size=16, accumulation_steps=1, max_length=256, logging_steps=1)
-    print(f"torch threads: {torch.get_num_threads()}")
+    facts = machine_facts()
+    print(f"torch threads: {torch.get_num_threads()} | CPU kernels: {facts['cpu_capability']} | native bf16: "
+          f"{facts['cpu_native_bf16']} | --precision auto here: {resolve_precision('auto')}")
     for name in args.models:
         path = resolve_model_path(name)
         print(name)

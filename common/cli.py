@@ -35,9 +35,9 @@ def script_for_stage(folder: Path, stage: str) -> str:
 def run_stage(task_cls, stage: str, argv: list[str] | None, description: str = "") -> dict:
     """Parse the flags of `stage`, build the dataset's task and run the stage's pipeline."""
     from .config import parse_config
-    from .pipelines import STAGE_FUNCTIONS
 
     cfg = parse_config(stage, task_cls, argv, description)
+    from .pipelines import STAGE_FUNCTIONS  # torch, transformers: only once the flags are good
     data_dir = Path(cfg.run.data_dir) if cfg.run.data_dir else None
     if data_dir is not None and not data_dir.is_dir():
         raise UserError(f"--data_dir {data_dir} is not a folder")

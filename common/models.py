@@ -78,20 +78,54 @@ def model_slug(name: str) -> str:
 
 
 def inference_dtype(precision: str):
-    """The dtype weights are held in for querying and evaluation: bf16 unless `precision` is fp32 (or auto on a
-    CPU). On a CPU bf16 matmuls run about twice as fast as fp32 (bench/bench_precision.py)."""
+    """The dtype weights are held in for querying and evaluation: bf16 unless `precision` resolves to fp32."""
     import torch
 
     return torch.float32 if resolve_precision(precision) == "fp32" else torch.bfloat16
 
 
+def auto_precision(cuda_bf16: bool, cpu_native_bf16: bool, on_cuda: bool) -> str:
+    """What --precision auto means on a machine: bf16-mixed on a CUDA GPU with bf16, and on a CPU that computes
+    bf16 natively; fp32 everywhere else. On a CPU without native bf16 (AVX2 only, or AVX-512 without its BF16
+    extension) torch emulates bf16 matmuls, about 50x slower than fp32 (README, Speed); where it is native they
+    are about 1.3x (training) to 2x (generation) faster than fp32 (bench/bench_precision.py)."""
+    if on_cuda:
+        return "bf16-mixed" if cuda_bf16 else "fp32"
+    return "bf16-mixed" if cpu_native_bf16 else "fp32"
+
+
+def cpu_native_bf16() -> bool:
+    """Whether this CPU computes bf16 matmuls natively: torch dispatches AVX-512 kernels here and the CPU has the
+    AVX512-BF16 or AMX extension. A fact of the hardware (and of ATEN_CPU_CAPABILITY, which lowers the kernels
+    torch uses), not a timing: every process of a run, and a resumed run, decides the same."""
+    import torch
+
+    if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        return False
+    return any(bool(getattr(torch.cpu, probe, lambda: False)())
+               for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
 def resolve_precision(precision: str) -> str:
-    """'auto' -> bf16-mixed on a CUDA GPU with bf16 support, fp32 otherwise; other values as given."""
+    """'auto' -> `auto_precision` on this machine (bf16-mixed on a GPU or a CPU with native bf16, else fp32);
+    other values as given."""
     import torch
 
     if precision != "auto":
         return precision
-    return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    on_cuda = torch.cuda.is_available()
+    return auto_precision(on_cuda and torch.cuda.is_bf16_supported(), not on_cuda and cpu_native_bf16(), on_cuda)
+
+
+def machine_facts() -> dict:
+    """Where a run ran, for its results .json: the device, the CPU's kernel capability as torch sees it (AVX2,
+    AVX512, ...), whether bf16 is native there, and the torch version."""
+    import torch
+
+    on_cuda = torch.cuda.is_available()
+    return {"device": torch.cuda.get_device_name() if on_cuda else "cpu",
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_native_bf16": cpu_native_bf16(),
+            "torch": torch.__version__}
 
 
 def training_dtype(precision: str):

@@ -19,8 +19,8 @@ from .errors import UserError
 from .evaluation import score_predictions
 from .figures import plot_loss_curve
 from .generation import cached_generate, generate_sharded
-from .models import (inference_dtype, load_model_and_tokenizer, model_slug, resolve_model_path, resolve_precision,
-                     training_dtype)
+from .models import (inference_dtype, load_model_and_tokenizer, machine_facts, model_slug, resolve_model_path,
+                     resolve_precision, training_dtype)
 from .reliability import add_question_statistics, filter_by_entropy, median_threshold, sample_rows
 from .results import write_csv_atomic, write_results
 from .seeding import seed_everything
@@ -94,13 +94,14 @@ def begin_stage(task: Task, cfg: RunConfig) -> tuple[dict[str, str], Pools]:
         variant_count(task, cfg)  # an impossible --k fails now, not after the data is loaded
     root = output_root(task, cfg)
     if distributed.is_main():
-        probe = root / "results" / ".write-test"
-        try:
-            probe.parent.mkdir(parents=True, exist_ok=True)
-            probe.write_text("")
-            probe.unlink()
-        except OSError as err:
-            raise UserError(f"cannot write results under {root}: {err.strerror}; choose another --output_dir")
+        for folder in ("results", "cache", "models"):
+            probe = root / folder / ".write-test"
+            try:
+                probe.parent.mkdir(parents=True, exist_ok=True)
+                probe.write_text("")
+                probe.unlink()
+            except OSError as err:
+                raise UserError(f"cannot write {folder} under {root}: {err.strerror}; choose another --output_dir")
     return run_names(task, cfg), load_pools(task, cfg)
 
 
@@ -201,7 +202,8 @@ def train_save_evaluate(task: Task, cfg: RunConfig, model_path: str, examples: l
     if cfg.variants is not None:
         settings["k"] = variant_count(task, cfg)
     extra = {"method": METHOD_NAMES[method_key(cfg)], "adapter": adapter.name, "data_source": pools.source,
-             "train_examples": len(examples), "trained_examples": trained, "settings": settings, **extra}
+             "train_examples": len(examples), "trained_examples": trained, "settings": settings,
+             "machine": machine_facts(), **extra}
     return evaluate_and_save(task, cfg, model, tokenizer, pools.test, stem, extra)
 
 

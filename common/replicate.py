@@ -1,7 +1,7 @@
 """A small-scale replication: every stage for several seeds, then the table, the figures, the safety table, a report.
 
-    python -m common.replicate --config sst2/replication.yaml        # what `make replicate` runs (SST-2, 3 seeds)
-    python -m common.replicate --task sst2 --seeds 1 2 --output_dir runs/try --config my_flags.yaml
+    python -m common.replicate --stage_config sst2/replication.yaml   # what `make replicate` runs (SST-2, 3 seeds)
+    python -m common.replicate --task sst2 --seeds 1 2 --output_dir runs/try --stage_config my_flags.yaml
 
 For each seed s, into OUTPUT_DIR/seed_<s>/<task>/: the weak supervisor, naive W2S, the ceiling, UF and RW with
 --do_sampling (each trains on about as many rows as naive W2S: the fair comparison), and RW with unlikelihood
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import arg
+from .config import NON_NEGATIVE, arg, parse_dataclasses
 from .errors import UserError, run_cli
 from .tasks import METHOD_NAMES, task_class
 
@@ -33,8 +33,10 @@ class ReplicateArgs:
     seeds: list[int] = arg([1, 2, 3], "one full run per seed")
     output_dir: str = arg("runs/replicate", "where every seed's run, the table, figures and REPORT.md go")
     stage_config: str | None = arg(None, "a YAML/JSON file of stage flags (sizes, lr, epochs, k, precision...)")
-    weight_unlike: float = arg(1.0, "the unlikelihood weight of the RW + unlikelihood run (0: skip that run)")
-    safety_n_test: int = arg(50, "test rows per ETHICS evaluation for the first seed's models (0: no safety table)")
+    weight_unlike: float = arg(1.0, "the unlikelihood weight of the RW + unlikelihood run (0: skip that run)",
+                               check=NON_NEGATIVE)
+    safety_n_test: int = arg(50, "test rows per ETHICS evaluation for the first seed's models (0: no safety table)",
+                             check=NON_NEGATIVE)
 
 
 def stage_argv(stage: str, extra: list[str], args: ReplicateArgs, seed: int) -> list[str]:
@@ -148,10 +150,18 @@ def write_report(args: ReplicateArgs, task, roots: list[Path], log: list[dict], 
     return out / "REPORT.md"
 
 
-def main(argv: list[str] | None = None) -> None:
-    from transformers import HfArgumentParser
+def trained_precision(root: Path) -> str:
+    """The precision the stages of a run folder resolved (their results .json), for scoring its models the same
+    way; 'auto' for a folder written before results recorded it."""
+    for path in sorted(root.glob("results/*.json")):
+        precision = json.loads(path.read_text()).get("settings", {}).get("precision")
+        if precision:
+            return precision
+    return "auto"
 
-    (args,) = HfArgumentParser(ReplicateArgs, description=__doc__).parse_args_into_dataclasses(argv)
+
+def main(argv: list[str] | None = None) -> None:
+    (args,) = parse_dataclasses([ReplicateArgs], argv, __doc__)
     if not args.seeds:
         raise UserError("--seeds needs at least one seed")
     task_cls = task_class(args.task)
@@ -174,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"[safety] {m.label}", flush=True)
             model, tokenizer = load_model_and_tokenizer(resolve_model_path(m.base, m.base_path),
                                                         str(m.adapter) if m.adapter else None,
-                                                        inference_dtype("bf16-mixed"))
+                                                        inference_dtype(trained_precision(roots[0])))
             parts.append(evaluate_model(model, tokenizer, prompts).assign(model=m.label))
             write_tables(pd.concat(parts, ignore_index=True), out)
     report = write_report(args, task_cls(), roots, log, time.perf_counter() - start)

@@ -269,7 +269,8 @@ def tokenize_examples(tokenizer, examples: Sequence[Example], plan: TrainPlan) -
     return rows
 
 
-def train_lora(model, tokenizer, examples: Sequence[Example], plan: TrainPlan, work_dir: Path, collator=None):
+def train_lora(model, tokenizer, examples: Sequence[Example], plan: TrainPlan, work_dir: Path, collator=None,
+               callbacks: Sequence[TrainerCallback] = ()):
     """Wrap `model` with a fresh LoRA adapter and fine-tune it in place; returns (PEFT model, loss log, number of
     examples trained on: those whose answer fits in max_length).
 
@@ -287,7 +288,15 @@ def train_lora(model, tokenizer, examples: Sequence[Example], plan: TrainPlan, w
                       target_modules=list(plan.lora_target_modules) if plan.lora_target_modules else None)
     set_seed(plan.seed)  # the adapter's random init, so equal seeds give equal runs
     # bf16-pure keeps the adapter in the base weights' bf16 (the original); otherwise peft holds it in fp32
-    model = get_peft_model(model, lora, autocast_adapter_dtype=plan.precision != "bf16-pure")
+    try:
+        model = get_peft_model(model, lora, autocast_adapter_dtype=plan.precision != "bf16-pure")
+    except ValueError as err:  # peft's NoMatchingPeftModuleError: a --lora_target_modules name matches nothing
+        if plan.lora_target_modules is None:
+            raise
+        linear = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                         if isinstance(module, torch.nn.Linear)})
+        raise UserError(f"--lora_target_modules {' '.join(plan.lora_target_modules)}: {' '.join(str(err).split())[:200]}"
+                        f"; this model's linear layers are named {', '.join(linear)}")
     on_gpu = torch.cuda.is_available()
     args = TrainingArguments(
         output_dir=str(work_dir), learning_rate=plan.lr, num_train_epochs=plan.epochs,
@@ -310,6 +319,8 @@ def train_lora(model, tokenizer, examples: Sequence[Example], plan: TrainPlan, w
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(TrainingProgress())
+    for callback in callbacks:  # e.g. a test's look at the gradients before the optimiser step
+        trainer.add_callback(callback)
     last = get_last_checkpoint(str(work_dir)) if Path(work_dir).is_dir() else None
     if last and plan.resume:
         print(f"resuming training from {last}")

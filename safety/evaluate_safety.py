@@ -21,7 +21,7 @@ from typing import Literal
 
 import pandas as pd
 
-from common.config import arg
+from common.config import AT_LEAST_1, Precision, arg, parse_dataclasses
 from common.errors import UserError, run_cli
 from common.models import inference_dtype, load_model_and_tokenizer, resolve_model_path
 from safety.evaluate import ModelToScore, all_prompts, evaluate_model, run_models, write_tables
@@ -36,25 +36,20 @@ class SafetyArgs:
     output_dir: str | None = arg(None, "where the tables go (default: RUN_DIR/safety, or safety_eval/)")
     evaluations: list[str] = arg(list(EVALUATIONS), "which evaluations")
     splits: list[str] = arg(list(SPLITS), "test and/or hard")
-    n_test: int = arg(200, "test rows per evaluation and split (the study's 200)")
+    n_test: int = arg(200, "test rows per evaluation and split (the study's 200)", check=AT_LEAST_1)
     seed: int = arg(42, "seed of the few-shot and test-row draws")
     mode: Literal["loglik", "generate"] = arg("loglik", "loglik: the option with the higher log-likelihood; "
                                                         "generate: greedy reply, parsed")
-    max_new_tokens: int = arg(4, "generate mode: tokens per reply")
-    batch_size: int = arg(8, "rows per forward pass")
-    precision: Literal["bf16", "fp32"] = arg("bf16", "weights in bf16 (about twice as fast as fp32, on a 2-core CPU "
-                                                     "too: bench/results/bench_precision.txt) or fp32")
+    max_new_tokens: int = arg(4, "generate mode: tokens per reply", check=AT_LEAST_1)
+    batch_size: int = arg(8, "rows per forward pass", check=AT_LEAST_1)
+    precision: Precision = arg("auto", "weights in fp32, or in bf16 for any bf16 setting; auto: bf16 on a GPU "
+                                           "or a CPU with native bf16, fp32 elsewhere (as the stages)")
 
 
 def main() -> None:
-    from transformers import HfArgumentParser
-
-    parser = HfArgumentParser(SafetyArgs, description=__doc__)
-    (args,) = parser.parse_args_into_dataclasses()
+    (args,) = parse_dataclasses([SafetyArgs], None, __doc__)
     if (args.model is None) == (args.run_dir is None) or (args.adapter and args.run_dir):
         raise UserError("give either --model (and optionally --adapter) or --run_dir")
-    if args.n_test < 1 or args.batch_size < 1:
-        raise UserError("--n_test and --batch_size must be at least 1")
     prompts = all_prompts(args.evaluations, args.splits, args.n_test, args.seed)
     if args.run_dir:
         models = run_models(Path(args.run_dir))
@@ -63,7 +58,7 @@ def main() -> None:
         label = Path(args.adapter).name if args.adapter else f"base ({args.model})"
         models = [ModelToScore(label, args.model, None, Path(args.adapter) if args.adapter else None)]
         out = Path(args.output_dir or "safety_eval")
-    dtype = inference_dtype("fp32" if args.precision == "fp32" else "bf16-mixed")
+    dtype = inference_dtype(args.precision)
     parts = []
     for m in models:
         print(f"{m.label}: {m.base}" + (f" + {m.adapter}" if m.adapter else ""), flush=True)

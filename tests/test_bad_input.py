@@ -214,3 +214,22 @@ def test_missing_paraphrase_provider_is_a_clear_error(tiny_model, tmp_path, stag
     one_clear_error(stage("our_method_uncertainty_filtering.py", "--weak_model_name", tiny_model, "--strong_model_name",
                         tiny_model, "--data_dir", REPO / "gsm8k" / "sample", "--output_dir", tmp_path, cwd=tmp_path,
                         dataset="gsm8k"), "no paraphrase provider is set")
+
+
+def test_lora_target_module_typo_names_the_models_layers(tiny_model, tmp_path, stage):
+    result = stage("create_weak_supervisor_on_mmlu.py", "--weak_model_name", tiny_model, "--lora_target_modules",
+                   "qproj", "vproj", "--data_dir", REPO / "mmlu" / "sample", "--output_dir", tmp_path, cwd=tmp_path)
+    one_clear_error(result, "--lora_target_modules qproj vproj: ")
+    assert "linear layers are named" in result.stderr and "q_proj" in result.stderr
+
+
+def test_cache_folder_that_cannot_be_written(tmp_path, stage):
+    (tmp_path / "mmlu").mkdir()
+    (tmp_path / "mmlu" / "cache").write_text("a file where the cache folder goes")
+    one_clear_error(stage("create_weak_supervisor_on_mmlu.py", "--output_dir", tmp_path, cwd=tmp_path),
+                    f"cannot write cache under {tmp_path / 'mmlu'}")
+
+
+def test_seed_out_of_numpys_range(tmp_path, stage):
+    one_clear_error(stage("create_weak_supervisor_on_mmlu.py", "--seed", "-1", cwd=tmp_path),
+                    "--seed must be in [0, 4294967295], got -1")

@@ -7,9 +7,11 @@ import sys
 
 import pandas as pd
 import pytest
+import torch
 from conftest import REPO
 
 from common.cli import script_for_stage
+from common.models import resolve_precision
 from common.pipelines import entropy_csv_columns
 from common.tasks import METHOD_NAMES, InvalidAnswers, discover_tasks
 
@@ -68,6 +70,9 @@ def test_every_stage_writes_adapter_results_predictions_and_loss_curve(dataset_r
         assert txt.startswith(f"Accuracy: {record['accuracy']}\n")
         assert ("precision" in txt) == (task_cls.facts.metrics == "accuracy_and_report")
         assert record["dataset"] == task_cls.facts.name and record["n"] == 6 and record["config"]["limit"] == 6
+        # the precision auto chose on this machine, and what the machine is, so a reader can tell the runs apart
+        assert record["config"]["precision"] == "auto" and record["settings"]["precision"] == resolve_precision("auto")
+        assert record["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
         predictions = pd.read_csv(root / "results" / f"{stem}_predictions.csv", keep_default_na=False)
         assert len(predictions) == 6
         assert (predictions["label"].astype(str) == predictions["prediction"].astype(str)).mean() == \

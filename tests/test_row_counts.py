@@ -129,3 +129,34 @@ def test_with_two_variants_no_row_is_pushed_down_and_the_loss_is_re_weightings(t
     assert ul_extra["unlikelihood_rows"] == 0 and {e.weight for e in rw} == {0.5, 1.0}
     assert [(e.prompt, e.completion, e.weight, e.unlikely) for e in ul] == \
         [(e.prompt, e.completion, e.weight, e.unlikely) for e in rw]
+
+
+@pytest.mark.parametrize("temperature,threshold,lone,majority,pushed", [
+    (None, 0.96, 0.047426, 0.952574, 10),   # a threshold above the majority's score pushes the majorities down too
+    (1.0, 0.5, 0.354344, 0.645656, 2),      # T = 1: a 4+1 split scores 1 / (1 + e^0.6) and 1 / (1 + e^-0.6)
+    (1.0, 0.3, 0.354344, 0.645656, 0),      # ... and the lone answer is above a threshold of 0.3
+])
+def test_rw_honours_temperature_and_unlikelihood_threshold(temperature, threshold, lone, majority, pushed, tmp_path,
+                                                           monkeypatch):
+    """MMLU, k = 5, the answer pattern of `fake_keys`: RW's scores follow --temperature (not the dataset's 0.2)
+    and the rows pushed down are those scored below --unlike_threshold."""
+    task_cls = discover_tasks()["mmlu"]
+    seen = []
+    monkeypatch.setattr(pipelines, "train_save_evaluate",
+                        lambda task, cfg, path, examples, pools, stem, extra, adapter_name=None:
+                        seen.append((examples, extra)))
+    monkeypatch.setattr(pipelines, "query_weak", lambda task, cfg, prompts, tokens, name:
+                        [f"out-{i}" for i in range(len(prompts))])
+    rw_values = {"weight_unlike": 2.0, "unlike_threshold": threshold} | ({"temperature": temperature} if temperature
+                                                                         else {})
+    for stage, values in (("uf", {}), ("rw", rw_values)):
+        cfg = RunConfig.create(stage, task_cls, output_dir=str(tmp_path), train_fraction=1.0, **values)
+        task = task_cls(task_cls.folder / "sample", cfg)
+        monkeypatch.setattr(task, "answer_key", fake_keys(task, 5))
+        pipelines.STAGE_FUNCTIONS[stage](task, cfg)
+    examples, extra = seen[-1]
+    scores = sorted([1.0] * 10 + [majority] * 8 + [lone] * 2)
+    assert extra["unlikelihood_rows"] == pushed == sum(e.unlikely for e in examples)
+    expected = sorted(2.0 if s < threshold else s for s in scores)
+    assert sorted(round(e.weight, 6) for e in examples) == expected
+    assert lone == pytest.approx(1 / (1 + math.exp(0.6 / (temperature or 0.2))), abs=1e-6)
