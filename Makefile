@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEMO_DIR := runs/demo
 REPLICATE_DIR := runs/replicate
 
-.PHONY: setup demo replicate test test-gpu clean-demo
+.PHONY: setup demo replicate test test-gpu lint clean-demo
 
 setup: $(VENV)/.setup-done
 
@@ -19,16 +19,20 @@ $(VENV)/.setup-done: requirements.txt requirements-nodeps.txt pyproject.toml mod
 
 # One seed of the SST-2 replication, small (sst2/demo.yaml): weak supervisor, naive W2S, ceiling, UF, RW.
 demo: setup
-	$(PY) -m common.replicate --task sst2 --seeds 1 --output_dir $(DEMO_DIR) --stage_config sst2/demo.yaml \
+	$(PY) replicate.py --task sst2 --seeds 1 --output_dir $(DEMO_DIR) --stage_config sst2/demo.yaml \
 		--weight_unlike 0 --safety_n_test 0
 
 # The small-scale replication (sst2/replication.yaml): 3 seeds, with unlikelihood and the ETHICS safety table.
 replicate: setup
-	$(PY) -m common.replicate --task sst2 --seeds 1 2 3 --output_dir $(REPLICATE_DIR) \
+	$(PY) replicate.py --task sst2 --seeds 1 2 3 --output_dir $(REPLICATE_DIR) \
 		--stage_config sst2/replication.yaml --weight_unlike 1.0 --safety_n_test 50
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# ruff with the small rule set of pyproject.toml ([tool.ruff]); `make test` does not run it, CI does.
+lint: setup
+	$(PY) -m ruff check .
 
 # The tests that need a CUDA GPU (tests/test_cuda.py; `make test` skips them without one).
 test-gpu: setup

@@ -673,16 +673,17 @@ def measure_dataset(model, tokenizer, arch: Arch, dataset: str, counts: dict, ar
     """One model on one dataset: LoRA training at the stages' settings, then, with that adapter attached (as the
     weak supervisor answers), naive and k-variant querying (and batch 1) and test evaluation. Returns (the
     measurements, the base model without the adapter)."""
-    from common.config import GENERATION_BATCH, RunConfig
+    from common.config import GENERATION_BATCH
     from common.generation import generate
+    from common.methods import get_method, make_config
     from common.models import inference_dtype, training_dtype
     from common.pipelines import train_plan
     from common.tasks import task_class
 
     task_cls = task_class(dataset)
     facts = task_cls.facts
-    plan = replace(train_plan(task_cls(), RunConfig.create("ceiling", task_cls)), epochs=1.0, save_steps=10**9,
-                   seed=args.seed)
+    plan = replace(train_plan(task_cls(), get_method("ceiling"), make_config("ceiling", task_cls)), epochs=1.0,
+                   save_steps=10**9, seed=args.seed)
     cap = lambda n: min(n, args.new_tokens_cap) if args.new_tokens_cap else n  # noqa: E731
     pairs = [pair for kind in training_pairs(counts, facts, args.new_tokens_cap).values() for pair in kind]
     result = {}
@@ -709,7 +710,7 @@ def measure_model(name: str, arch: Arch, lengths: dict, args: PaperScaleArgs, de
     import numpy as np
     import torch
 
-    from common.config import RunConfig
+    from common.methods import get_method, make_config
     from common.models import inference_dtype, training_dtype
     from common.pipelines import train_plan
     from common.tasks import task_class
@@ -717,7 +718,7 @@ def measure_model(name: str, arch: Arch, lengths: dict, args: PaperScaleArgs, de
     rng = np.random.default_rng(args.seed)
     deadline = started + args.time_limit_s
     probe = task_class(args.datasets[0])
-    precision = train_plan(probe(), RunConfig.create("ceiling", probe)).precision
+    precision = train_plan(probe(), get_method("ceiling"), make_config("ceiling", probe)).precision
     start = time.perf_counter()
     model = build_model(arch, device, training_dtype(precision), args.seed)
     out = {"parameters": sum(p.numel() for p in model.parameters()), "build_s": time.perf_counter() - start,

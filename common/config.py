@@ -3,7 +3,7 @@
 Each default is written once, here, and so is each flag's allowed range (`check=` on the field, a `Bound`): the
 command line, a `--config` file and `RunConfig.create` are all checked against it. `None` means "the dataset's
 value" (its TaskFacts) or a value that depends on the machine; the stages resolve those (common.pipelines:
-train_plan, variant_count, ...), and every results .json records both the flags as given ("config") and the
+resolve_settings), and every results .json records both the flags as given ("config") and the
 resolved values ("settings"). A YAML or JSON file of flag names and values (`--config FILE`, or a results .json,
 whose "config" it reads) sets the values first; flags on the command line override it.
 
@@ -168,14 +168,7 @@ class QueryArgs:
     query_max_new_tokens: int | None = arg(None, "max new tokens of weak-label queries (default: the dataset's)", check=AT_LEAST_1)
 
 
-COMMON_GROUPS = (RunArgs, TrainConfig, EvalArgs)
-STAGE_GROUPS = {
-    "weak": (WeakModelArgs,),
-    "naive": (WeakModelArgs, StrongModelArgs, QueryArgs),
-    "ceiling": (StrongModelArgs,),
-    "uf": (WeakModelArgs, StrongModelArgs, QueryArgs, MethodArgs, VariantArgs),
-    "rw": (WeakModelArgs, StrongModelArgs, MethodArgs, UnlikelihoodArgs),
-}
+COMMON_GROUPS = (RunArgs, TrainConfig, EvalArgs)   # every method's flags; a method adds its own (common/methods)
 GROUP_ATTRS = {WeakModelArgs: "weak", StrongModelArgs: "strong", RunArgs: "run", TrainConfig: "train",
                EvalArgs: "eval", QueryArgs: "query", MethodArgs: "method", VariantArgs: "variants",
                UnlikelihoodArgs: "unlikelihood"}
@@ -201,18 +194,22 @@ class RunConfig:
     method: MethodArgs | None = None
     variants: VariantArgs | None = None
     unlikelihood: UnlikelihoodArgs | None = None
-    task_options: tuple = ()                # the dataset's own flag groups (dataclasses), if it has any
+    options: tuple = ()                     # other flag groups: the method's own, the dataset's own
 
     @classmethod
-    def create(cls, stage: str, task_cls=None, **values) -> "RunConfig":
-        """A config for `stage` with default groups, `values` (flag name -> value) applied; for tests and scripts."""
-        groups = stage_groups(stage, task_cls)
-        cfg = cls(stage=stage, task_options=tuple(g() for g in groups if g not in GROUP_ATTRS),
-                  **{GROUP_ATTRS[g]: g() for g in groups if g in GROUP_ATTRS})
-        return cfg.with_values(**values)
+    def from_groups(cls, stage: str, groups: list) -> "RunConfig":
+        """A config of the method `stage` from filled flag groups (dataclass instances)."""
+        return cls(stage=stage, options=tuple(g for g in groups if type(g) not in GROUP_ATTRS),
+                   **{GROUP_ATTRS[type(g)]: g for g in groups if type(g) in GROUP_ATTRS})
+
+    @classmethod
+    def create(cls, stage: str, groups: list[type], **values) -> "RunConfig":
+        """A config of the method `stage` whose flags are the fields of `groups`, at their defaults, with `values`
+        (flag name -> value) applied; for tests and scripts (common.methods.make_config names the groups)."""
+        return cls.from_groups(stage, [g() for g in groups]).with_values(**values)
 
     def groups(self) -> list:
-        return [g for g in (*(getattr(self, n) for n in GROUP_NAMES), *self.task_options) if g is not None]
+        return [g for g in (*(getattr(self, n) for n in GROUP_NAMES), *self.options) if g is not None]
 
     def with_values(self, **values) -> "RunConfig":
         """A copy with flag values replaced; a name this stage does not take is an error."""
@@ -222,16 +219,20 @@ class RunConfig:
                         None)
             if attr is not None:
                 setattr(out, attr, replace(getattr(out, attr), **{name: value}))
-            elif any(name in flag_names(g) for g in out.task_options):
-                out.task_options = tuple(replace(g, **{name: value}) if name in flag_names(g) else g
-                                         for g in out.task_options)
+            elif any(name in flag_names(g) for g in out.options):
+                out.options = tuple(replace(g, **{name: value}) if name in flag_names(g) else g
+                                    for g in out.options)
             else:
                 raise UserError(f"{name!r} is not a setting of the {self.stage} stage")
         return out
 
+    def renamed(self, stage: str) -> "RunConfig":
+        """The same flags as a config of the method `stage` (RW's script running RW + unlikelihood)."""
+        return replace(self, stage=stage)
+
     def option(self, name: str, default=None):
-        """The value of the dataset flag `name`, or `default` if this stage does not take it."""
-        for group in self.task_options:
+        """The value of the method's or dataset's own flag `name`, or `default` if this run does not take it."""
+        for group in self.options:
             if name in flag_names(group):
                 return getattr(group, name)
         return default
@@ -254,16 +255,6 @@ class RunConfig:
     @property
     def do_sampling(self) -> bool:
         return bool(self.method and self.method.do_sampling)
-
-
-def stage_groups(stage: str, task_cls=None) -> list[type]:
-    """The dataclasses whose fields are the flags of `stage` (and of the dataset, if it has flags of its own)."""
-    groups = list(STAGE_GROUPS[stage]) + list(COMMON_GROUPS)
-    if task_cls is not None and task_cls.options_class is not None:
-        groups.append(task_cls.options_class)
-    if task_cls is not None and stage == "uf" and task_cls.uf_options_class is not None:
-        groups.append(task_cls.uf_options_class)
-    return groups
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -360,27 +351,24 @@ def check_fields(group, prefix: str = "") -> None:
             raise UserError(f"{prefix}--{f.name} {problem}")
 
 
-def parse_config(stage: str, task_cls, argv: list[str] | None, description: str = "") -> RunConfig:
-    """Parse the flags of one stage (and --config FILE) into a RunConfig."""
-    groups = stage_groups(stage, task_cls)
+def parse_config(stage: str, groups: list[type], argv: list[str] | None, description: str = "",
+                 known_elsewhere: frozenset = frozenset(), dataset: str | None = None) -> RunConfig:
+    """Parse the flags of method `stage` (the fields of `groups`) and --config FILE into a RunConfig.
+
+    A config file may hold settings of other methods (`known_elsewhere`: they are skipped) and, if it is a results
+    .json, must come from a run of `dataset`."""
     parser = dataclass_parser(groups, description)
     parser.add_argument("--config", type=Path, help="a YAML or JSON file of flag names and values (or a results "
                                                     ".json, to re-run its config); flags given here override it")
     known, _ = parser.parse_known_args(argv)
     if known.config is not None:
-        parser.set_defaults(**read_config_file(known.config, groups, task_cls))
+        parser.set_defaults(**read_config_file(known.config, groups, known_elsewhere, dataset))
     namespace, remaining = parser.parse_known_args(argv)
     if remaining:
         parser.error(f"unrecognized arguments for the {stage} stage: {' '.join(remaining)}")
-    cfg = config_from_groups(stage, split_into_groups(namespace, groups))
+    cfg = RunConfig.from_groups(stage, split_into_groups(namespace, groups))
     validate(cfg)
     return cfg
-
-
-def config_from_groups(stage: str, parsed: list) -> RunConfig:
-    by_class = {type(g): g for g in parsed}
-    return RunConfig(stage=stage, task_options=tuple(g for c, g in by_class.items() if c not in GROUP_ATTRS),
-                     **{GROUP_ATTRS[c]: g for c, g in by_class.items() if c in GROUP_ATTRS})
 
 
 def load_settings_file(path: Path) -> dict:
@@ -410,21 +398,21 @@ def load_settings_file(path: Path) -> dict:
     return values
 
 
-def read_config_file(path: Path, groups, task_cls=None) -> dict:
+def read_config_file(path: Path, groups, known_elsewhere: frozenset = frozenset(), dataset: str | None = None
+                     ) -> dict:
     """Flag values from a YAML / JSON file, parsed and range-checked by the same flag definitions as the command
     line (one `--config FILE: ...` error otherwise). Keys of other stages are skipped, unknown keys are an error;
     a results .json of another dataset is refused (its dataset's settings would not mean the same here)."""
     values = load_settings_file(path)
     if isinstance(values.get("config"), dict):  # a results .json
-        dataset = values.get("dataset")
-        if task_cls is not None and dataset and dataset != task_cls.facts.name:
-            raise UserError(f"--config {path} is the results of a {dataset} run, not {task_cls.facts.name}: its "
+        ran_on = values.get("dataset")
+        if dataset is not None and ran_on and ran_on != dataset:
+            raise UserError(f"--config {path} is the results of a {ran_on} run, not {dataset}: its "
                             "dataset's settings (limits, lengths, k) need not fit; copy the settings you want into "
                             "a YAML file")
         values = values["config"]
     known_here = {f.name for g in groups for f in fields(g)}
-    known_anywhere = {f.name for stage in STAGE_GROUPS for g in stage_groups(stage, task_cls) for f in fields(g)}
-    unknown = sorted(set(values) - known_anywhere - {"stage", "config"})
+    unknown = sorted(set(values) - known_here - set(known_elsewhere) - {"stage", "config"})
     if unknown:
         raise UserError(f"--config {path}: unknown settings {unknown}")
     mine = {k: v for k, v in values.items() if k in known_here and v is not None}

@@ -1,10 +1,22 @@
-"""Reading a dataset file with the checks every dataset needs (readable, has rows, has the columns)."""
+"""Reading a dataset file with the checks every dataset needs (readable, has rows, has the columns), and the
+training row every method builds (`Example`)."""
 import csv
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import UserError
+
+
+@dataclass
+class Example:
+    """One training row: the prompt, the completion trained on, the row's loss weight, and the per-row fields the
+    method's loss declares (common/losses.py; e.g. `unlikely` for unlikelihood)."""
+    prompt: str
+    completion: str
+    weight: float = 1.0
+    fields: dict = field(default_factory=dict)
 
 
 def read_csv_checked(path: Path, columns: list[str], **read_kwargs) -> pd.DataFrame:

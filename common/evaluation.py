@@ -4,7 +4,6 @@ from typing import Hashable, Sequence
 from sklearn.metrics import accuracy_score, classification_report
 
 
-
 def score_predictions(labels: Sequence[Hashable], predictions: Sequence[Hashable],
                       with_report: bool = True) -> dict:
     """Accuracy (fraction of exact matches, 0-1) and sklearn's classification report (digits=4) as text and dict."""

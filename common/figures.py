@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .results import pyplot, save_figure
 from .tasks import Task
 
 
@@ -35,15 +36,13 @@ def reliability_matrix(rows: pd.DataFrame, task: Task) -> pd.DataFrame:
 
 
 def load_entropy_rows(dataset: str, weak_model: str, run_dir: Path):
-    """(task, rows) of the entropy CSV that uncertainty filtering wrote in `run_dir` (the dataset folder, or
-    OUTPUT_DIR/<dataset> after a run with --output_dir)."""
-    from .models import model_slug
-    from .pipelines import read_entropy_csv_at
+    """(task, rows) of the entropy CSV a run wrote in `run_dir` (the dataset folder, or OUTPUT_DIR/<dataset> after
+    a run with --output_dir)."""
     from .tasks import get_task
+    from .weak_answers import load_entropy_rows as rows_of
 
     task = get_task(dataset)
-    path = Path(run_dir) / task.output_names(model_slug(weak_model), "", False)["entropy_csv"]
-    return task, read_entropy_csv_at(task, path)
+    return task, rows_of(task, weak_model, run_dir)
 
 
 def entropy_figure(task: Task, rows: pd.DataFrame, weak_model: str, figures_dir: Path):
@@ -62,7 +61,7 @@ def reliability_figure(task: Task, rows: pd.DataFrame, weak_model: str, figures_
     the scores the entropy CSV holds (the run's temperature), or recomputed at `temperature`: its matrix and the
     files written."""
     from .models import model_slug
-    from .pipelines import reweighting_rows
+    from .weak_answers import reweighting_rows
 
     scored = reweighting_rows(task, rows, temperature)
     matrix = reliability_matrix(scored, task)
@@ -76,7 +75,7 @@ def plot_entropy_bars(bins: pd.DataFrame, title: str, out_stem: Path, bar_width:
                       xlim: tuple[float, float] | None = None) -> list[Path]:
     """The original notebook's figure: stacked bars per entropy value (red incorrect below, blue correct above,
     alpha 0.8), the accuracy over each bar, font size 13. Saves `{out_stem}.pdf` and `.png`."""
-    plt = _pyplot()
+    plt = pyplot()
     with plt.rc_context({"font.size": 13}):
         fig, ax = plt.subplots(figsize=(7, 4.5))
         ax.bar(bins["entropy"], bins["incorrect"], bar_width, color="r", alpha=0.8, label="Incorrect")
@@ -92,7 +91,7 @@ def plot_entropy_bars(bins: pd.DataFrame, title: str, out_stem: Path, bar_width:
         ax.set_ylabel("Count", fontsize=15)
         ax.set_title(title, fontsize=16)
         ax.legend(fontsize=15)
-        return _save(fig, out_stem)
+        return save_figure(fig, out_stem)
 
 
 def plot_reliability_heatmap(matrix: pd.DataFrame, title: str, out_stem: Path, ylabel: str = "Weak Label"
@@ -101,43 +100,11 @@ def plot_reliability_heatmap(matrix: pd.DataFrame, title: str, out_stem: Path, y
     annotated cells. Saves `{out_stem}.png` and `.pdf`."""
     import seaborn as sns
 
-    plt = _pyplot()
+    plt = pyplot()
     with sns.axes_style("darkgrid"), sns.plotting_context("notebook", font_scale=1.3):
         fig, ax = plt.subplots(figsize=(6, 5))
         sns.heatmap(matrix.astype(float), annot=True, cmap=sns.cubehelix_palette(as_cmap=True), ax=ax)
         ax.set_xlabel("Ground Truth")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
-        return _save(fig, out_stem)
-
-
-def plot_loss_curve(log: pd.DataFrame, title: str, out_stem: Path) -> list[Path]:
-    """Training loss per optimiser step (the Trainer's log); saves `{out_stem}.png` and `.pdf`."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(log["step"], log["loss"], marker="." if len(log) < 50 else None)
-    ax.set_xlabel("optimiser step")
-    ax.set_ylabel("training loss")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    return _save(fig, out_stem)
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, out_stem: Path) -> list[Path]:
-    plt = _pyplot()
-    out_stem = Path(out_stem)
-    out_stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [out_stem.with_name(out_stem.name + ".pdf"), out_stem.with_name(out_stem.name + ".png")]
-    for path in paths:
-        fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
-    return paths
+        return save_figure(fig, out_stem)

@@ -15,56 +15,62 @@ from pathlib import Path
 
 import pandas as pd
 
-from .tasks import METHOD_NAMES, task_folders
-
-STAGE_METHODS = {"weak_supervisor": "weak", "naive_w2s": "naive", "ceiling": "ceiling",
-                 "uncertainty_filtering": "uf", "reweighting": "rw"}
-METHOD_ORDER = list(METHOD_NAMES.values())
+from .config import MethodArgs
+from .methods import discover_methods, method_of_record, sampling_of_record
+from .tasks import task_folders
 
 
 def collect(folders: list[Path]) -> pd.DataFrame:
-    """One row per results json under `folders`: dataset, weak, strong, method, sampling, seed, accuracy, n."""
+    """One row per results json under `folders`: dataset, weak, strong, method (its label; `method_key` the
+    registry key), sampling, seed, accuracy, n, and the share of right training labels (unweighted / weighted by
+    the loss weights) where the run recorded it. Rows in the registry's order of methods."""
+    methods = discover_methods()
+    order = {key: i for i, key in enumerate(methods)}
     rows = []
     for path in sorted({p for folder in folders for p in Path(folder).rglob("results/*.json")}):
         record = json.loads(path.read_text())
-        cfg = record["config"]
-        method = record.get("method") or METHOD_NAMES[STAGE_METHODS[record["stage"]]]
-        multi = method in (METHOD_NAMES["uf"], METHOD_NAMES["rw"], METHOD_NAMES["ul"])
+        cfg, key = record["config"], method_of_record(record)
+        method = methods.get(key)
+        sampling = sampling_of_record(record) if method is not None and MethodArgs in method.flags else None
         rows.append({"dataset": record["dataset"], "weak": cfg.get("weak_model_name", ""),
-                     "strong": cfg.get("strong_model_name", ""), "method": method,
-                     "sampling": cfg.get("do_sampling") if multi else None, "seed": cfg["seed"],
-                     "accuracy": record["accuracy"], "n": record["n"], "path": str(path)})
+                     "strong": cfg.get("strong_model_name", ""), "method": method.label if method else key,
+                     "method_key": key, "sampling": sampling, "seed": cfg["seed"], "accuracy": record["accuracy"],
+                     "n": record["n"], "label_accuracy": record.get("training_label_accuracy"),
+                     "label_accuracy_weighted": record.get("training_label_accuracy_weighted"), "path": str(path)})
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    rank = table["method"].map({m: i for i, m in enumerate(METHOD_ORDER)})
+    rank = table["method_key"].map(lambda k: order.get(k, len(order)))
     return table.assign(rank=rank).sort_values(["dataset", "rank", "sampling", "seed"], kind="stable") \
         .drop(columns="rank").reset_index(drop=True)
 
 
 def add_pgr(table: pd.DataFrame) -> pd.DataFrame:
     """PGR for every strong-model row whose weak supervisor and ceiling share its dataset, models and seed."""
-    weak = table[table["method"] == METHOD_NAMES["weak"]].set_index(["dataset", "weak", "seed"])["accuracy"]
-    ceiling = table[table["method"] == METHOD_NAMES["ceiling"]].set_index(["dataset", "strong", "seed"])["accuracy"]
+    weak = table[table["method_key"] == "weak"].set_index(["dataset", "weak", "seed"])["accuracy"]
+    ceiling = table[table["method_key"] == "ceiling"].set_index(["dataset", "strong", "seed"])["accuracy"]
     pgr = []
     for row in table.itertuples(index=False):
         w = weak.get((row.dataset, row.weak, row.seed))
         c = ceiling.get((row.dataset, row.strong, row.seed))
-        usable = row.method not in (METHOD_NAMES["weak"], METHOD_NAMES["ceiling"]) and w is not None and c is not None
+        usable = row.method_key not in ("weak", "ceiling") and w is not None and c is not None
         pgr.append((row.accuracy - w) / (c - w) if usable and c != w else None)
     return table.assign(pgr=pgr)
 
 
 def aggregate(table: pd.DataFrame) -> pd.DataFrame:
-    """One line per (dataset, weak, strong, method, sampling): accuracy and PGR as mean ± std over seeds."""
+    """One line per (dataset, weak, strong, method, sampling): accuracy, PGR and the training labels' accuracy
+    (unweighted; weighted by the loss weights) as mean ± std over seeds."""
     keys = ["dataset", "weak", "strong", "method", "sampling"]
     grouped = table.assign(sampling=table["sampling"].map(lambda v: "" if v is None or pd.isna(v) else str(v)),
-                           weak=table["weak"].where(table["method"] != METHOD_NAMES["ceiling"], ""),
-                           strong=table["strong"].where(table["method"] != METHOD_NAMES["weak"], ""))
+                           weak=table["weak"].where(table["method_key"] != "ceiling", ""),
+                           strong=table["strong"].where(table["method_key"] != "weak", ""))
     rows = []
     for key, group in grouped.groupby(keys, sort=False):
         rows.append({**dict(zip(keys, key)), "seeds": len(group), "n": int(group["n"].iloc[0]),
-                     "accuracy": mean_std(group["accuracy"]), "pgr": mean_std(group["pgr"].dropna())})
+                     "accuracy": mean_std(group["accuracy"]), "pgr": mean_std(group["pgr"].dropna()),
+                     "training labels right": mean_std(group["label_accuracy"].dropna()),
+                     "weighted": mean_std(group["label_accuracy_weighted"].dropna())})
     return pd.DataFrame(rows)
 
 

@@ -17,10 +17,6 @@ import pandas as pd
 from .errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("weak", "naive", "ceiling", "uf", "rw")
-# how results name each method; "ul" is re-weighting with unlikelihood (the rw stage with --weight_unlike > 0)
-METHOD_NAMES = {"weak": "weak supervisor", "naive": "naive W2S", "ceiling": "ceiling (GT)", "uf": "UF", "rw": "RW",
-                "ul": "RW + unlikelihood"}
 
 
 class InvalidAnswers(Enum):
@@ -46,36 +42,21 @@ class SamplingRule:
 
 @dataclass(frozen=True)
 class OutputNames:
-    """File-name patterns of one dataset's outputs (the original's names, docs/method.md §8).
+    """File-name patterns of one dataset's weak-answer files (the original's names, docs/method.md §8); the
+    methods' results and adapters are named by each method (its MethodDefaults.run_name, which a dataset can
+    override in `TaskFacts.method_overrides`).
 
-    Placeholders: {ds} the dataset's name stem, {weak} / {strong} the model slugs, {sampling} True / False.
+    Placeholders: {ds} the dataset's name stem, {weak} the weak model's slug.
     """
-    weak_adapter: str = "{weak}-{ds}-train-sft"
-    weak_results: str = "{weak}_weak_supervisor_performance"
     naive_csv: str = "{ds}_validation_w2s_naive_from_{weak}.csv"
-    naive_run: str = "{strong}-{ds}-SFT-on-weaksupervison-from-{weak}"
-    ceiling_run: str = "{strong}-{ds}-sft-on-groundtruth"
     entropy_csv: str = "{ds}_validation_with_entropy_from_{weak}.csv"
-    uf_run: str = "{strong}-{ds}-w2sft-uncertainty-filtering-from-{weak}-sampling={sampling}"
-    rw_run: str = "{strong}_reweighting_from_{weak}_sample={sampling}"
-    ul_run: str = "{strong}_reweighting_unlikelihood_from_{weak}_sample={sampling}"
-
-    def build(self, ds: str, weak: str, strong: str, sampling: bool) -> dict[str, str]:
-        values = {"ds": ds, "weak": weak, "strong": strong, "sampling": sampling}
-        return {key: pattern.format(**values) for key, pattern in vars(self).items()}
 
 
 @dataclass(frozen=True)
 class Batching:
-    """(micro-batch, gradient-accumulation steps) of one training stage."""
+    """(micro-batch, gradient-accumulation steps) of one training run."""
     micro: int
     accumulation: int
-
-
-# The original's per-device batch x accumulation (docs/method.md §6): SFTTrainer runs 1 x 24, the re-weighted
-# runs 2 x 12. A dataset overrides single stages (ETHICS: ceiling 1 x 20, RW 1 x 24).
-ORIGINAL_BATCHING = {"weak": Batching(1, 24), "naive": Batching(1, 24), "ceiling": Batching(1, 24),
-                     "uf": Batching(1, 24), "rw": Batching(2, 12)}
 
 
 @dataclass(frozen=True)
@@ -97,11 +78,12 @@ class TaskFacts:
     max_length: int = 512                # training tokens per example
     invalid_answer: str = "None"         # the answer key of an unparseable output
     invalid_answers: InvalidAnswers = InvalidAnswers.CLASS_IN_UF_QUESTION_DROPPED_IN_RW
-    uf_sampling: SamplingRule = SamplingRule()
-    rw_sampling: SamplingRule = SamplingRule("questions_usable")
+    uf_sampling: SamplingRule = SamplingRule()               # --do_sampling of the filtering methods
+    rw_sampling: SamplingRule = SamplingRule("questions_usable")  # ... of the re-weighting methods
     metrics: Literal["accuracy_and_report", "accuracy_only"] = "accuracy_and_report"
     names: OutputNames = OutputNames()
-    batching_overrides: dict = field(default_factory=dict)   # stage -> Batching, on top of ORIGINAL_BATCHING
+    # a dataset's quirks for one method: method key -> {MethodDefaults field: value} (checked against the method)
+    method_overrides: dict = field(default_factory=dict)
     entropy_extra_columns: tuple[str, ...] = ()              # the original's columns kept in the entropy CSV
     # figures (docs/method.md §9)
     figure_stem: str = ""                # the dataset in figure file names; default: `title`
@@ -110,9 +92,6 @@ class TaskFacts:
     heatmap_rows: tuple = ("A", "B", "C", "D")               # weak-label axis
     heatmap_cols: tuple = ("A", "B", "C", "D")               # ground-truth axis
     heatmap_ylabel: str = "Weak Label"
-
-    def original_batching(self, stage: str) -> Batching:
-        return self.batching_overrides.get(stage, ORIGINAL_BATCHING[stage])
 
 
 @dataclass
@@ -124,9 +103,6 @@ class Pools:
     source: str               # where the rows came from, for the results json
 
 
-# the entropy CSV's fixed columns; every dataset adds its `entropy_extra_columns` after question_id
-ENTROPY_CORE = ("question_id", "prompt", "model_output", "model_pred", "gold", "entropy", "answer_score")
-ENTROPY_TEXT_COLUMNS = ("prompt", "model_output", "model_pred", "gold")
 
 
 class Task:
@@ -140,7 +116,8 @@ class Task:
     facts: TaskFacts
     folder: Path
     options_class: type | None = None            # a dataclass of flags every script of this dataset takes
-    uf_options_class: type | None = None         # ... that only the uncertainty-filtering script takes
+    variant_options_class: type | None = None    # ... that the methods producing variant answers take (GSM8K's
+                                                 # paraphrase provider)
 
     def __init__(self, data_dir: Path | None = None, config=None):
         self.data_dir = Path(data_dir) if data_dir else self.folder / "dataset"
@@ -230,14 +207,14 @@ class Task:
         raise NotImplementedError
 
     # ---- helpers ----
-    def output_names(self, weak: str, strong: str, sampling: bool) -> dict[str, str]:
-        return self.facts.names.build(self.facts.name_stem or self.name, weak, strong, sampling)
+    def output_names(self, weak: str) -> dict[str, str]:
+        """The weak-answer file names for the weak model slug `weak`."""
+        return {key: pattern.format(ds=self.name_stem, weak=weak) for key, pattern in vars(self.facts.names).items()}
 
-    def script(self, stage: str) -> str:
-        """The file name of this dataset's entry script for `stage` (for messages)."""
-        from .cli import script_for_stage
-
-        return script_for_stage(self.folder, stage)
+    @property
+    def name_stem(self) -> str:
+        """{ds} in output names."""
+        return self.facts.name_stem or self.name
 
 
 def output_root(task: Task, cfg) -> Path:

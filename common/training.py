@@ -1,8 +1,9 @@
-"""LoRA supervised fine-tuning: completion-only labels, a per-example weighted (and optionally unlikelihood) loss.
+"""LoRA supervised fine-tuning: completion-only labels, per-example weights, and a per-token loss from the registry.
 
-Every training run of the project (weak supervisor, naive W2S, ceiling, UF, RW) goes through `train_lora`; the
-unweighted runs give every example weight 1.0. docs/method.md §6 states the loss and how it relates to the
-original's.
+Every training run of every method goes through `train_lora`; the unweighted runs give every example weight 1.0.
+What each answer token costs is the method's loss (common/losses.py); what is generic stays here: which positions
+are trained, the row weights, the normalisation, accumulation and several-process scaling. docs/method.md §6
+states the loss and how it relates to the original's.
 """
 import os
 import shutil
@@ -13,7 +14,6 @@ from typing import Sequence
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
@@ -21,7 +21,9 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from . import distributed
 from .config import RunArgs, TrainConfig
+from .data import Example
 from .errors import UserError
+from .losses import LOSSES, TokenBatch, TokenLoss, get_loss
 
 # peft calls a transformers method that transformers 5 deprecates; the message would print on every training run
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -52,6 +54,7 @@ class TrainPlan:
     resume: bool = False
     group_by_length: bool = False
     logging_steps: int = TrainConfig.logging_steps
+    loss: str = "likelihood"               # a key of common.losses.LOSSES
 
 
 # ---------------------------------------------------------------------------------------------- tokenisation
@@ -100,10 +103,12 @@ def tokenize_completion(tokenizer, prompt: str, completion: str, max_length: int
 
 class CompletionCollator:
     """Right-pads a list of tokenised examples to the longest in the batch; padding gets label -100, mask 0.
-    Each example's `weight` (default 1) and `unlikely` flag (default False) travel as tensors."""
+    Each example's `weight` (default 1) and the per-row fields its loss declares (default: the loss's default)
+    travel as tensors, one value per row."""
 
-    def __init__(self, pad_token_id: int):
+    def __init__(self, pad_token_id: int, loss: TokenLoss | None = None):
         self.pad_token_id = pad_token_id
+        self.fields = loss.fields if loss is not None else {}
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         width = max(len(f["input_ids"]) for f in features)
@@ -115,7 +120,8 @@ class CompletionCollator:
             batch["labels"].append(list(f["labels"]) + [IGNORE_INDEX] * pad)
         out = {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
         out["weights"] = torch.tensor([float(f.get("weight", 1.0)) for f in features], dtype=torch.float32)
-        out["unlikely"] = torch.tensor([bool(f.get("unlikely", False)) for f in features], dtype=torch.bool)
+        for name, (dtype, default) in self.fields.items():
+            out[name] = torch.tensor([f.get(name, default) for f in features], dtype=dtype)
         return out
 
 
@@ -131,39 +137,35 @@ def trained_positions(labels: torch.Tensor) -> torch.Tensor:
 
 
 def weighted_causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor,
-                            unlikely: torch.Tensor | None = None, normalisation: str = "answer_tokens",
-                            positions: torch.Tensor | None = None, num_items: int | torch.Tensor | None = None
-                            ) -> torch.Tensor:
+                            loss: TokenLoss | None = None, fields: dict | None = None,
+                            normalisation: str = "answer_tokens", positions: torch.Tensor | None = None,
+                            num_items: int | torch.Tensor | None = None, progress: float = 0.0) -> torch.Tensor:
     """Σ_b w_b Σ_t ℓ_{b,t} / D, the weighted next-token loss of a batch (docs/method.md §6).
 
     logits: B x L x V for every position, or B x P x V at `positions` only (see `trained_positions`; the result
-    is the same). labels: B x L, -100 where nothing is trained. For a trained target y = labels[b, t+1] with
-    probability p = softmax(logits[b, t])[y]:
-    - ℓ = -log p (likelihood), or, for a row with `unlikely[b]`, ℓ = -log(1 - p) (unlikelihood: the row's answer
-      is pushed down), computed as logsumexp(logits) - logsumexp(logits without y): exact, finite and with a
-      gradient even where p rounds to 1 (1 - p clamped in float32 would give -log of a constant there, no gradient);
-    - D = `num_items` if given (the answer tokens of the whole optimiser step: the loss then does not depend on
-      how the step is cut into micro-batches), else the answer tokens of this batch ("answer_tokens"), or
-      B·(L−1), every position of the padded batch ("all_positions", the original's re-weighted loss).
+    is the same). labels: B x L, -100 where nothing is trained. ℓ is the per-token `loss` (default: likelihood,
+    -log p of the target) given the batch's per-row `fields` and the training `progress` (common/losses.py).
+    D = `num_items` if given (the answer tokens of the whole optimiser step: the loss then does not depend on how
+    the step is cut into micro-batches), else the answer tokens of this batch ("answer_tokens"), or B·(L−1), every
+    position of the padded batch ("all_positions", the original's re-weighted loss).
     """
     if normalisation not in NORMALISATIONS:
         raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
+    loss = loss or LOSSES["likelihood"]
     shift_labels = labels[:, 1:]
     if positions is None:
         logits, targets = logits[:, :-1, :], shift_labels
     else:
         targets = shift_labels[:, positions]
     trained = targets != IGNORE_INDEX
-    scores, target = logits[trained].float(), targets[trained][:, None]
-    log_p = torch.log_softmax(scores, dim=-1).gather(-1, target).squeeze(-1)
-    token_loss = -log_p
-    if unlikely is not None and bool(unlikely.any()):
-        row_unlikely = unlikely[:, None].expand_as(targets)[trained]
-        others = scores.scatter(-1, target, float("-inf"))
-        log_one_minus_p = torch.logsumexp(others, dim=-1) - torch.logsumexp(scores, dim=-1)
-        token_loss = torch.where(row_unlikely, -log_one_minus_p, token_loss)
-    token_weight = weights.to(token_loss.dtype)[:, None].expand_as(targets)[trained]
-    total = (token_loss * token_weight).sum()
+    rows, columns = trained.nonzero(as_tuple=True)
+    # each trained token's position within its row's answer: 0 for the answer's first token
+    first = torch.full((targets.shape[0],), targets.shape[1], dtype=torch.long, device=targets.device)
+    first = first.scatter_reduce(0, rows, columns, reduce="amin")
+    batch = TokenBatch(scores=logits[trained].float(), targets=targets[trained], row=rows,
+                       position=columns - first[rows], fields=fields or {}, progress=float(progress))
+    token_loss = loss(batch)
+    total = (token_loss * weights.to(token_loss.dtype)[rows]).sum()
     if normalisation == "all_positions":
         return total / shift_labels.numel()
     if num_items is not None:
@@ -172,7 +174,8 @@ def weighted_causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, weights:
 
 
 class WeightedLossTrainer(Trainer):
-    """A Trainer whose loss is `weighted_causal_lm_loss` with the batch's per-example weights and flags.
+    """A Trainer whose loss is `weighted_causal_lm_loss` with the batch's per-example weights, the method's
+    per-token loss and its per-row fields, and the share of training done.
 
     With `step_token_mean` (the default loss) the denominator is the answer-token count of the whole optimiser
     step, over every micro-batch and every process, so 4 x 6 accumulation, 24 x 1 and two processes of 2 x 6
@@ -180,11 +183,13 @@ class WeightedLossTrainer(Trainer):
     steps, as the original's. Logits are computed only where a token is trained.
     """
 
-    def __init__(self, *args, normalisation: str = "answer_tokens", step_token_mean: bool = True, **kwargs):
+    def __init__(self, *args, normalisation: str = "answer_tokens", step_token_mean: bool = True,
+                 token_loss: TokenLoss | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.normalisation = normalisation
         self.step_token_mean = step_token_mean and normalisation == "answer_tokens"
         self.loss_is_scaled_for_ga = self.step_token_mean
+        self.token_loss = token_loss or LOSSES["likelihood"]
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
         """The micro-batches of one optimiser step, and their answer-token count summed over all processes."""
@@ -201,13 +206,15 @@ class WeightedLossTrainer(Trainer):
         return batches, count
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        weights, unlikely, labels = inputs.pop("weights"), inputs.pop("unlikely"), inputs.pop("labels")
+        weights, labels = inputs.pop("weights"), inputs.pop("labels")
+        fields = {name: inputs.pop(name) for name in self.token_loss.fields}
         positions = trained_positions(labels)
         outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                         logits_to_keep=positions)
         num_items = num_items_in_batch if self.step_token_mean else None
-        loss = weighted_causal_lm_loss(outputs.logits, labels, weights, unlikely, self.normalisation, positions,
-                                       num_items)
+        progress = self.state.global_step / max(1, self.state.max_steps)
+        loss = weighted_causal_lm_loss(outputs.logits, labels, weights, self.token_loss, fields, self.normalisation,
+                                       positions, num_items, progress)
         if self.step_token_mean:
             loss = loss * self.accelerator.num_processes  # DDP averages the processes' gradients
         return (loss, outputs) if return_outputs else loss
@@ -242,25 +249,19 @@ class TrainingProgress(TrainerCallback):
 
 # ---------------------------------------------------------------------------------------------------- training
 
-@dataclass
-class Example:
-    prompt: str
-    completion: str
-    weight: float = 1.0
-    unlikely: bool = False   # train -log(1 - p) on the answer tokens instead of -log p
-
-
 def tokenize_examples(tokenizer, examples: Sequence[Example], plan: TrainPlan) -> list[dict]:
-    """Tokenised rows for the Trainer; examples whose answer does not fit in `plan.max_length` are dropped with a
-    message (the original trained them fully masked, which gives a NaN loss)."""
+    """Tokenised rows for the Trainer, with each example's weight and loss fields; examples whose answer does not
+    fit in `plan.max_length` are dropped with a message (the original trained them fully masked: a NaN loss)."""
+    loss = get_loss(plan.loss)
     rows = []
     for ex in examples:
-        # an unlikelihood row's EOS is not trained: "then stop" is no part of an answer that is pushed down
+        unknown = set(ex.fields) - set(loss.fields)
+        if unknown:
+            raise ValueError(f"example fields {sorted(unknown)} are not fields of the {plan.loss!r} loss")
         tokens = tokenize_completion(tokenizer, ex.prompt, ex.completion, plan.max_length,
-                                     train_eos=plan.train_eos and not ex.unlikely)
+                                     train_eos=plan.train_eos and loss.trains_eos(ex.fields))
         if tokens is not None:
-            rows.append({**tokens, "weight": float(ex.weight), "unlikely": bool(ex.unlikely),
-                         "length": len(tokens["input_ids"])})
+            rows.append({**tokens, "weight": float(ex.weight), **ex.fields, "length": len(tokens["input_ids"])})
     if len(rows) < len(examples):
         print(f"dropped {len(examples) - len(rows)} of {len(examples)} examples: no answer token within "
               f"max_length={plan.max_length}")
@@ -313,9 +314,11 @@ def train_lora(model, tokenizer, examples: Sequence[Example], plan: TrainPlan, w
         # batch, and `logits_to_keep` split across replicas). Several GPUs are used through a launcher (DDP) or
         # --device_map auto instead.
         args._n_gpu = min(args._n_gpu, 1)
+    loss = get_loss(plan.loss)
     trainer = WeightedLossTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                                  data_collator=collator or CompletionCollator(tokenizer.pad_token_id),
-                                  normalisation=plan.normalisation, step_token_mean=plan.step_token_mean)
+                                  data_collator=collator or CompletionCollator(tokenizer.pad_token_id, loss),
+                                  normalisation=plan.normalisation, step_token_mean=plan.step_token_mean,
+                                  token_loss=loss)
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(TrainingProgress())

@@ -71,9 +71,9 @@ class EthicsTask(Task):
         invalid_answer=str(INVALID), invalid_answers=InvalidAnswers.ARE_AN_ANSWER_CLASS,
         rw_sampling=SamplingRule("questions_queried"),
         names=OutputNames(naive_csv="cm-validation-w2s-naive-from-{weak}.csv",
-                          ceiling_run="{strong}-ethics-sft-on-groundtruth",
                           entropy_csv="cm_validation_with_entropy_from_{weak}.csv"),
-        batching_overrides={"ceiling": Batching(1, 20), "rw": Batching(1, 24)},
+        method_overrides={"ceiling": {"run_name": "{strong}-ethics-sft-on-groundtruth", "batching": Batching(1, 20)},
+                          "rw": {"batching": Batching(1, 24)}, "rw_unlikelihood": {"batching": Batching(1, 24)}},
         entropy_extra_columns=("input", "is_short", "label"), figure_stem="ETHICS", bar_width=0.1, entropy_xlim=(-0.2, 1.0),
         heatmap_rows=(0, 1), heatmap_cols=(0, 1))
 

@@ -87,7 +87,7 @@ class GSM8KTask(Task):
         entropy_extra_columns=("original_question", "original_answer", "label"), heatmap_rows=("Correct", "Incorrect"),
         heatmap_cols=("Ground Truth",), heatmap_ylabel="Weak Label Correctness")
     options_class = GSM8KOptions
-    uf_options_class = ParaphraseOptions
+    variant_options_class = ParaphraseOptions
 
     def __init__(self, data_dir: Path | None = None, config=None, paraphraser=None):
         super().__init__(data_dir, config)

@@ -64,8 +64,8 @@ class MMLUTask(Task):
     facts = TaskFacts(
         name="mmlu", title="MMLU", files=("train.csv", "validation.csv", "test.csv"), k=5, temperature=0.2,
         multi_query_tokens=100, weak_sft_fraction=0.9, sft_fraction=0.9, method_fraction=0.9,
-        names=OutputNames(naive_csv="MMLU_validation_w2s_naive_from_{weak}.csv",
-                          ceiling_run="{strong}-mmlu-SFT-on-groundtruth"),
+        names=OutputNames(naive_csv="MMLU_validation_w2s_naive_from_{weak}.csv"),
+        method_overrides={"ceiling": {"run_name": "{strong}-mmlu-SFT-on-groundtruth"}},
         entropy_extra_columns=("subject", "input", "target"))
 
     def read_split(self, path: Path) -> pd.DataFrame:

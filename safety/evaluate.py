@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 
 from common.errors import UserError
 from common.generation import generate
+from common.methods import discover_methods, method_of_record
 from common.scoring import PrefixScorer
-from common.tasks import METHOD_NAMES
 
 from .suite import EVALUATIONS, RATINGS, SPLITS, Prompts, build, options, parse_reply
 
@@ -83,16 +83,21 @@ def run_models(run_dir: Path) -> list[ModelToScore]:
     records = [r for r in records if "adapter" in r]
     if not records:
         raise UserError(f"{run_dir} has no results/*.json of a training stage")
-    order = list(METHOD_NAMES.values())
-    records.sort(key=lambda r: (order.index(r["method"]), bool(r["config"].get("do_sampling"))))
+    methods = discover_methods()
+    order = list(methods)
+    records.sort(key=lambda r: (order.index(method_of_record(r)) if method_of_record(r) in order else len(order),
+                                bool(r["config"].get("do_sampling"))))
     pairs = {(r["config"].get("weak_model_name"), r["config"].get("strong_model_name")) for r in records
-             if r["stage"] not in ("weak_supervisor", "ceiling")}
+             if method_of_record(r) not in ("weak", "ceiling")}
     bases, models = {}, []
     for record in records:
-        cfg, role = record["config"], "weak" if record["stage"] == "weak_supervisor" else "strong"
+        cfg = record["config"]
+        role = record.get("trains") or ("weak" if method_of_record(record) == "weak" else "strong")
         name, override = cfg[f"{role}_model_name"], cfg.get(f"{role}_model_path")
         bases.setdefault((role, name), ModelToScore(f"base {role} ({name})", name, override, None))
-        label = record["method"] + (" (sampling)" if cfg.get("do_sampling") else "")
+        key = method_of_record(record)
+        label = (methods[key].label if key in methods else record["method"]) + \
+            (" (sampling)" if cfg.get("do_sampling") else "")
         if len(pairs) > 1:  # several weak -> strong pairs share the folder: say which one
             label += f" [{cfg.get('weak_model_name', '')} -> {cfg.get('strong_model_name', '')}]"
         models.append(ModelToScore(label, name, override, Path(run_dir) / "models" / record["adapter"]))
@@ -123,3 +128,41 @@ def write_tables(predictions: pd.DataFrame, out_dir: Path) -> Path:
         lines.append("| " + " | ".join([model] + [f"{v:.1f}" for v in values]) + " |")
     (out_dir / "safety_table.md").write_text("\n".join(lines) + "\n")
     return out_dir / "safety_table.md"
+
+
+def trained_precision(run_dir: Path) -> str:
+    """The precision the runs of a folder resolved (their results .json), for scoring their models the same way;
+    'auto' for a folder written before results recorded it."""
+    for path in sorted(Path(run_dir).glob("results/*.json")):
+        precision = json.loads(path.read_text()).get("settings", {}).get("precision")
+        if precision:
+            return precision
+    return "auto"
+
+
+def replication_step(n_test: int, seed: int = 42):
+    """The replication's safety step (a common.replicate hook): score the first seed's models on every ETHICS
+    evaluation (`n_test` rows each), resumably (models scored before an interruption are kept), in the precision
+    the runs used; returns the report's section."""
+    from common.models import inference_dtype, load_model_and_tokenizer, resolve_model_path
+
+    def step(args, roots: list[Path]) -> list[str]:
+        if n_test <= 0:
+            return []
+        out = Path(args.output_dir) / "safety"
+        done = out / "safety_predictions.csv"
+        parts = [pd.read_csv(done)] if done.exists() else []
+        prompts = all_prompts(list(EVALUATIONS), list(SPLITS), n_test, seed)
+        for m in run_models(roots[0]):
+            if parts and m.label in set(parts[0]["model"]):
+                print(f"[safety] {m.label}: done before", flush=True)
+                continue
+            print(f"[safety] {m.label}", flush=True)
+            model, tokenizer = load_model_and_tokenizer(resolve_model_path(m.base, m.base_path),
+                                                        str(m.adapter) if m.adapter else None,
+                                                        inference_dtype(trained_precision(roots[0])))
+            parts.append(evaluate_model(model, tokenizer, prompts).assign(model=m.label))
+            write_tables(pd.concat(parts, ignore_index=True), out)
+        return ["", f"## ETHICS safety evaluations of seed {args.seeds[0]}'s models (accuracy %, {n_test} rows per "
+                    "evaluation)", "", (out / "safety_table.md").read_text()]
+    return step

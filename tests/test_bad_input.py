@@ -11,6 +11,7 @@ from fixtures import gsm8k_frame, mmlu_frame
 
 from common.config import RunConfig
 from common.errors import UserError
+from common.methods import make_config
 from gsm8k.task import GSM8KTask
 from mmlu.task import MMLUTask
 
@@ -137,26 +138,35 @@ def test_results_folder_that_cannot_be_written(tmp_path, tiny_model):
                         blocker, cwd=tmp_path), "cannot write results under")
 
 
-def test_missing_weak_adapter_and_missing_entropy_csv_name_the_scripts_to_run(tiny_model, tmp_path, stage):
+def test_a_missing_weak_adapter_names_the_script_to_run(tiny_model, tmp_path, stage):
+    """Every method that asks the weak supervisor (naive labels, or variant answers: UF and RW alike, RW no longer
+    needing UF's run) says which script makes it."""
     common = ["--weak_model_name", tiny_model, "--strong_model_name", tiny_model, "--data_dir",
               REPO / "ethics" / "sample", "--output_dir", tmp_path]
-    one_clear_error(stage("baseline_SFT_weak_supervision.py", *common, cwd=tmp_path, dataset="ethics"),
-                    "run ethics/create_weak_supervisor_on_ETHICS.py --weak_model_name")
-    one_clear_error(stage("our_method_reweighting.py", *common, cwd=tmp_path, dataset="ethics"),
-                    "run ethics/our_method_uncertainty_filtering.py")
+    for script in ("baseline_SFT_weak_supervision.py", "our_method_reweighting.py"):
+        one_clear_error(stage(script, *common, cwd=tmp_path, dataset="ethics"),
+                        "run ethics/create_weak_supervisor_on_ETHICS.py --weak_model_name")
 
 
 def cfg_for(stage, tiny_model, out, task_cls=MMLUTask) -> RunConfig:
-    return RunConfig.create(stage, task_cls, weak_model_name=str(tiny_model), strong_model_name=str(tiny_model),
+    return make_config(stage, task_cls, weak_model_name=str(tiny_model), strong_model_name=str(tiny_model),
                             output_dir=str(out), epochs=1, effective_batch_size=4)
 
 
-def test_every_weak_answer_unparseable(tiny_model, tmp_path, monkeypatch):
-    import common.pipelines as pipelines
+def run_offline(key, task, cfg):
+    from common.methods import get_method
+    from common.runner import run_method
 
-    monkeypatch.setattr(pipelines, "query_weak", lambda task, cfg, prompts, tokens, name: [""] * len(prompts))
-    with pytest.raises(UserError, match="no weak answer could be parsed"):
-        pipelines.uncertainty_filtering(MMLUTask(REPO / "mmlu" / "sample"), cfg_for("uf", tiny_model, tmp_path))
+    return run_method(task, cfg, get_method(key))
+
+
+def test_every_weak_answer_unparseable(tiny_model, tmp_path, monkeypatch):
+    import common.weak_answers as weak_answers
+
+    monkeypatch.setattr(weak_answers, "query_weak", lambda task, cfg, prompts, tokens, name: [""] * len(prompts))
+    for key in ("uf", "rw"):
+        with pytest.raises(UserError, match="no weak answer could be parsed"):
+            run_offline(key, MMLUTask(REPO / "mmlu" / "sample"), cfg_for(key, tiny_model, tmp_path))
 
 
 def entropy_csv(tmp_path, tiny_model, rows):
@@ -165,22 +175,22 @@ def entropy_csv(tmp_path, tiny_model, rows):
     pd.DataFrame(rows).to_csv(path, index=False)
 
 
-def test_reweighting_with_no_usable_question(tiny_model, tmp_path):
-    from common.pipelines import reliability_reweighting
+def test_reweighting_with_no_usable_question(tiny_model, tmp_path, monkeypatch):
+    """MMLU drops, in RW, every question with an unparseable answer: one in each question's five leaves none."""
+    import common.weak_answers as weak_answers
 
-    entropy_csv(tmp_path, tiny_model, [{"question_id": 0, "subject": "s", "input": "q", "target": "A", "prompt": "p",
-                                        "model_output": "", "model_pred": "None", "gold": "x", "entropy": 0.0,
-                                        "answer_score": 1.0}] * 5)
+    monkeypatch.setattr(weak_answers, "query_weak", lambda task, cfg, prompts, tokens, name:
+                        ["" if i % 5 == 0 else "A" for i in range(len(prompts))])
     with pytest.raises(UserError, match="every question has an unparseable weak answer"):
-        reliability_reweighting(MMLUTask(REPO / "mmlu" / "sample"), cfg_for("rw", tiny_model, tmp_path))
+        run_offline("rw", MMLUTask(REPO / "mmlu" / "sample"), cfg_for("rw", tiny_model, tmp_path))
 
 
 def test_entropy_csv_with_missing_columns(tiny_model, tmp_path):
-    from common.pipelines import reliability_reweighting
+    from common.weak_answers import load_entropy_rows
 
     entropy_csv(tmp_path, tiny_model, [{"prompt": "p", "model_pred": "x"}])
     with pytest.raises(UserError, match="lacks the columns"):
-        reliability_reweighting(MMLUTask(REPO / "mmlu" / "sample"), cfg_for("rw", tiny_model, tmp_path))
+        load_entropy_rows(MMLUTask(), str(tiny_model), tmp_path / "mmlu")
 
 
 def test_weak_answer_cache_of_another_dataset_is_refused(tmp_path):
@@ -198,15 +208,15 @@ def test_non_positive_sizes(tmp_path, flag, stage):
 
 
 def test_gsm8k_questions_all_dropped_for_unparseable_answers(tiny_model, tmp_path, monkeypatch):
-    import common.pipelines as pipelines
+    import common.weak_answers as weak_answers
 
     for split in ("train", "validation", "test"):
         gsm8k_frame(3).to_csv(tmp_path / f"{split}.csv", index=False)
     cfg = cfg_for("uf", tiny_model, tmp_path / "out", GSM8KTask)
     task = GSM8KTask(tmp_path, cfg, paraphraser=lambda qs: [[f"{q} ({i})" for i in range(5)] for q in qs])
-    monkeypatch.setattr(pipelines, "query_weak", lambda task, cfg, prompts, tokens, name: ["$5"] * len(prompts))
+    monkeypatch.setattr(weak_answers, "query_weak", lambda task, cfg, prompts, tokens, name: ["$5"] * len(prompts))
     with pytest.raises(UserError, match="every question has an unparseable weak answer"):
-        pipelines.uncertainty_filtering(task, cfg)
+        run_offline("uf", task, cfg)
 
 
 def test_missing_paraphrase_provider_is_a_clear_error(tiny_model, tmp_path, stage):

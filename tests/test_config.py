@@ -5,12 +5,21 @@ import re
 
 import pytest
 
-from common.config import RunConfig, parse_config
 from common.errors import UserError
+from common.methods import discover_methods, get_method, make_config
 from common.pipelines import train_plan, variant_count
 from common.tasks import discover_tasks
 
 TASKS = discover_tasks()
+
+
+def parse_config(key, task_cls, argv):
+    """What a script parses: the method's flags, a config file's other methods' settings skipped."""
+    from common.config import parse_config as parse
+
+    elsewhere = frozenset(f for m in discover_methods().values() for g in m.flag_groups(task_cls)
+                          for f in g.__dataclass_fields__)
+    return parse(key, get_method(key).flag_groups(task_cls), argv, "", elsewhere, task_cls.facts.name)
 
 
 def help_text(stage, dataset, capsys):
@@ -31,8 +40,9 @@ def test_help_tells_the_two_sampling_flags_apart(capsys):
     ("ceiling", ["--strong_model_name", "--answer_parser"], ["--weak_model_name", "--paraphrase_provider"]),
     ("uf", ["--paraphrase_provider", "--paraphrase_csv", "--k", "--do_sampling", "--answer_parser"],
      ["--weight_unlike"]),
-    ("rw", ["--weight_unlike", "--unlike_threshold", "--do_sampling", "--temperature"],
-     ["--paraphrase_provider", "--k", "--query_max_new_tokens"]),
+    # RW produces the variant answers itself when UF has not: it takes UF's flags for them, and unlikelihood's
+    ("rw", ["--weight_unlike", "--unlike_threshold", "--do_sampling", "--temperature", "--paraphrase_provider", "--k",
+            "--query_max_new_tokens"], []),
 ])
 def test_each_script_shows_only_its_own_flags(stage, present, absent, capsys):
     def defined(text):
@@ -54,7 +64,7 @@ def test_config_file_then_flags(tmp_path):
 
 
 def test_a_results_json_reruns_its_config(tmp_path):
-    cfg = RunConfig.create("rw", TASKS["sst2"], lr=3e-4, do_sampling=True, weight_unlike=1.0, lora_r=8,
+    cfg = make_config("rw", TASKS["sst2"], lr=3e-4, do_sampling=True, weight_unlike=1.0, lora_r=8,
                            lora_target_modules=["q_proj", "k_proj"])
     (tmp_path / "result.json").write_text(json.dumps({"accuracy": 0.5, "config": cfg.to_dict()}))
     again = parse_config("rw", TASKS["sst2"], ["--config", str(tmp_path / "result.json")])
@@ -62,22 +72,23 @@ def test_a_results_json_reruns_its_config(tmp_path):
 
 
 def test_unknown_setting_in_code_is_an_error():
-    with pytest.raises(UserError, match="'k' is not a setting of the rw stage"):
-        RunConfig.create("rw", TASKS["mmlu"], k=3)
+    with pytest.raises(UserError, match="'k' is not a setting of the ceiling stage"):
+        make_config("ceiling", TASKS["mmlu"], k=3)
 
 
 @pytest.mark.parametrize("dataset,stage,micro,accumulation,normalisation", [
     ("mmlu", "weak", 1, 24, "answer_tokens"), ("mmlu", "rw", 2, 12, "all_positions"),
     ("ethics", "ceiling", 1, 20, "answer_tokens"), ("ethics", "rw", 1, 24, "all_positions"),
+    ("ethics", "rw_unlikelihood", 1, 24, "all_positions"), ("mmlu", "rw_unlikelihood", 2, 12, "all_positions"),
     ("hellaswag", "uf", 1, 24, "answer_tokens"), ("gsm8k", "rw", 2, 12, "all_positions"),
 ])
 def test_original_loss_mode_takes_the_originals_batching(dataset, stage, micro, accumulation, normalisation):
     task = TASKS[dataset]()
-    plan = train_plan(task, RunConfig.create(stage, TASKS[dataset], loss_normalisation="original"))
+    plan = train_plan(task, get_method(stage), make_config(stage, TASKS[dataset], loss_normalisation="original"))
     assert (plan.micro_batch_size, plan.accumulation_steps, plan.normalisation) == (micro, accumulation,
                                                                                     normalisation)
     assert not plan.step_token_mean and not plan.train_eos
-    default = train_plan(task, RunConfig.create(stage, TASKS[dataset]))
+    default = train_plan(task, get_method(stage), make_config(stage, TASKS[dataset]))
     assert (default.micro_batch_size, default.accumulation_steps, default.normalisation) == (4, 6, "answer_tokens")
     assert default.step_token_mean and default.train_eos
     assert default.max_length == (1600 if dataset == "ethics" else 512)
@@ -85,11 +96,11 @@ def test_original_loss_mode_takes_the_originals_batching(dataset, stage, micro, 
 
 def test_dataset_defaults_fill_what_the_flags_leave_open():
     sst2 = TASKS["sst2"]()
-    assert variant_count(sst2, RunConfig.create("uf", TASKS["sst2"])) == 2
-    assert variant_count(sst2, RunConfig.create("uf", TASKS["sst2"], k=4)) == 4
+    assert variant_count(sst2, make_config("uf", TASKS["sst2"])) == 2
+    assert variant_count(sst2, make_config("uf", TASKS["sst2"], k=4)) == 4
     with pytest.raises(UserError, match="at most 6 prompt variants"):
-        variant_count(sst2, RunConfig.create("uf", TASKS["sst2"], k=7))
-    plan = train_plan(TASKS["mmlu"](), RunConfig.create("naive", TASKS["mmlu"], micro_batch_size=8,
+        variant_count(sst2, make_config("uf", TASKS["sst2"], k=7))
+    plan = train_plan(TASKS["mmlu"](), get_method("naive"), make_config("naive", TASKS["mmlu"], micro_batch_size=8,
                                                         effective_batch_size=20, precision="fp32"))
     assert (plan.micro_batch_size, plan.accumulation_steps, plan.precision) == (5, 4, "fp32")
 
@@ -139,7 +150,7 @@ def test_yaml_values_in_every_spelling_a_user_writes(tmp_path):
 
 
 def test_a_results_json_of_another_dataset_is_refused(tmp_path):
-    cfg = RunConfig.create("uf", TASKS["mmlu"], lr=3e-4)
+    cfg = make_config("uf", TASKS["mmlu"], lr=3e-4)
     (tmp_path / "result.json").write_text(json.dumps({"accuracy": 0.5, "dataset": "mmlu", "config": cfg.to_dict()}))
     with pytest.raises(UserError, match="is the results of a mmlu run, not sst2"):
         parse_config("uf", TASKS["sst2"], ["--config", str(tmp_path / "result.json")])

@@ -15,7 +15,7 @@ from conftest import REPO
 from safetensors.torch import load_file
 
 SAMPLE = REPO / "sst2" / "sample"
-FLAGS = ["--limit", "8", "--epochs", "1", "--effective_batch_size", "6", "--micro_batch_size", "2",
+FLAGS = ["--limit", "8", "--epochs", "1", "--effective_batch_size", "2", "--micro_batch_size", "1",
          "--lora_dropout", "0", "--query_max_new_tokens", "4", "--k", "4", "--data_dir", str(SAMPLE),
          "--precision", "fp32"]  # the claim is about the loss scale: fp32 on every CPU, bf16 has its own test below
 
@@ -88,12 +88,12 @@ def test_two_processes_train_the_same_adapter_as_one(one_and_two_processes, tiny
     for name in one:
         assert adam_agreement(one[name], two[name], lr, len(logs[0])), name
     assert any(one[name].abs().sum() > 0 for name in one if "lora_B" in name)  # training did move the adapter
-    assert records[0]["settings"]["accumulation_steps"] == 3 and records[1]["settings"]["accumulation_steps"] == 3
-    assert records[0]["trained_examples"] == 6 and len(logs[0]) == 1  # one full step: no topped-up last batch
-    assert records[0]["accuracy"] == records[1]["accuracy"] and records[0]["rows_kept"] == records[1]["rows_kept"]
-    # the same loss and the same gradient norm (before clipping) of the step: the loss scale is one process's
+    assert records[0]["settings"]["accumulation_steps"] == 2 and records[1]["settings"]["accumulation_steps"] == 1
+    assert records[0]["rows_kept"] == records[1]["rows_kept"] and len(logs[0]) == len(logs[1]) >= 1
+    # the first step's loss and gradient norm (before clipping) are one process's: the loss scale is right. Later
+    # steps start from weights that Adam moved by rounding noise (above), so they are not compared exactly.
     for column in ("loss", "grad_norm"):
-        assert logs[1][column].tolist() == pytest.approx(logs[0][column].tolist(), rel=1e-4), column
+        assert logs[1][column].iloc[0] == pytest.approx(logs[0][column].iloc[0], rel=1e-4), column
 
 
 def test_two_processes_write_the_same_weak_label_csv_once(one_and_two_processes, tiny_model):

@@ -10,10 +10,11 @@ import pytest
 import torch
 from conftest import REPO
 
-from common.cli import script_for_stage
+from common.methods import discover_methods, get_method, make_config, script_name
 from common.models import resolve_precision
-from common.pipelines import entropy_csv_columns
-from common.tasks import METHOD_NAMES, InvalidAnswers, discover_tasks
+from common.pipelines import run_name
+from common.tasks import InvalidAnswers, discover_tasks
+from common.weak_answers import entropy_csv_columns
 
 TASKS = discover_tasks()
 TINY_FLAGS = ["--limit", "6", "--epochs", "1", "--effective_batch_size", "4"]
@@ -34,7 +35,7 @@ def stage_commands(task_cls, tiny_model, out):
     if (sample / "config.yaml").exists():
         common += ["--config", "sample/config.yaml"]
     weak, strong = ["--weak_model_name", tiny_model], ["--strong_model_name", tiny_model]
-    return [(script_for_stage(folder, "weak"), weak + common),
+    return [(script_name(folder, "weak"), weak + common),
             ("baseline_SFT_weak_supervision.py", weak + strong + common + QUERY),
             ("baseline_SFT_on_groundtruth.py", strong + common),
             ("our_method_uncertainty_filtering.py", weak + strong + common + QUERY + ["--do_sampling"]),
@@ -44,8 +45,9 @@ def stage_commands(task_cls, tiny_model, out):
 
 @pytest.fixture(scope="module", params=sorted(TASKS))
 def dataset_run(request, tiny_model, tmp_path_factory):
-    from common.errors import UserError
     from tiny import sample_pools
+
+    from common.errors import UserError
 
     task_cls = TASKS[request.param]
     try:
@@ -59,10 +61,20 @@ def dataset_run(request, tiny_model, tmp_path_factory):
     return task_cls, out, out / task_cls.facts.name, tiny_model.name
 
 
+PAPER_METHODS = ("weak", "naive", "ceiling", "uf", "rw", "rw_unlikelihood")
+
+
+def stems_of(task_cls, w: str) -> dict[str, str]:
+    """The results stem of each of the paper's methods in `stage_commands`' run (sampling where it applies)."""
+    values = {"weak_model_name": w, "strong_model_name": w}
+    return {key: run_name(task_cls(), get_method(key), make_config(key, task_cls, **values, **(
+        {"do_sampling": True} if key in ("uf", "rw", "rw_unlikelihood") else {}))) for key in PAPER_METHODS}
+
+
 def test_every_stage_writes_adapter_results_predictions_and_loss_curve(dataset_run):
     task_cls, _, root, w = dataset_run
-    names = task_cls().output_names(w, w, True)
-    stems = [names[k] for k in ("weak_results", "naive_run", "ceiling_run", "uf_run", "rw_run", "ul_run")]
+    names = stems_of(task_cls, w)
+    stems = list(names.values())
     assert sorted(p.stem for p in (root / "results").glob("*.json")) == sorted(stems)
     for stem in stems:
         record = json.loads((root / "results" / f"{stem}.json").read_text())
@@ -81,18 +93,23 @@ def test_every_stage_writes_adapter_results_predictions_and_loss_curve(dataset_r
         assert len(loss) == record["settings"]["epochs"] * -(-record["trained_examples"] // 4) and \
             loss["loss"].notna().all()
         assert (root / "results" / f"{stem}_loss.png").stat().st_size > 1000
-    for adapter in [names["weak_adapter"]] + stems[1:]:
+    weak_adapter = f"{w}-{task_cls().name_stem}-train-sft"
+    for adapter in [weak_adapter] + stems[1:]:
         assert (root / "models" / adapter / "adapter_model.safetensors").exists(), adapter
-    ul = json.loads((root / "results" / f"{names['ul_run']}.json").read_text())
-    rw = json.loads((root / "results" / f"{names['rw_run']}.json").read_text())
-    assert ul["method"] == METHOD_NAMES["ul"] and rw["method"] == METHOD_NAMES["rw"]
+    records = {key: json.loads((root / "results" / f"{stem}.json").read_text()) for key, stem in names.items()}
+    for key, record in records.items():  # keys, not labels, say what ran; the label is the registry's
+        assert record["method_key"] == key and record["method"] == get_method(key).label
+        assert record["do_sampling"] is (key in ("uf", "rw", "rw_unlikelihood"))
+        assert record["training_rows"] == record["train_examples"]
+        assert (record["training_label_accuracy"] is None) == (key in ("weak", "ceiling"))
+    ul, rw = records["rw_unlikelihood"], records["rw"]
     assert ul["config"]["weight_unlike"] == 1.0 and rw["config"]["weight_unlike"] == 0.0
     assert rw["config"]["do_sampling"] is True and rw["settings"]["train_eos"] is True
 
 
 def test_weak_label_csvs(dataset_run):
     task_cls, _, root, w = dataset_run
-    names = task_cls().output_names(w, w, True)
+    names = task_cls().output_names(w)
     naive = pd.read_csv(root / names["naive_csv"])
     assert "weak_label" in naive.columns and len(naive) == 6
     entropy = pd.read_csv(root / names["entropy_csv"], keep_default_na=False, dtype={"model_pred": str, "gold": str})
@@ -112,7 +129,8 @@ def test_results_table_over_the_run(dataset_run):
     result = run(["common", "table", out], cwd=REPO, module=True)
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(out / "results_table.csv")
-    assert sorted(table["method"]) == sorted(METHOD_NAMES.values())
+    assert sorted(table["method"]) == sorted(get_method(k).label for k in PAPER_METHODS)
+    assert table["label_accuracy"].notna().sum() == 4  # every method trained on weak labels
     methods = table.set_index("method")
     assert methods["pgr"].isna()[["weak supervisor", "ceiling (GT)"]].all()
     assert "| " + task_cls.facts.name in (out / "results_table.md").read_text()
@@ -127,6 +145,8 @@ def test_the_module_cli_runs_a_stage(tiny_model, tmp_path):
     assert record["method"] == "ceiling (GT)" and record["config"]["stage"] == "ceiling"
     listing = run(["common", "tasks"], cwd=tmp_path, module=True)
     assert all(name in listing.stdout for name in TASKS)
+    listing = run(["common", "methods"], cwd=tmp_path, module=True)
+    assert all(key in listing.stdout for key in discover_methods())
 
 
 @pytest.mark.parametrize("dataset_run", ["mmlu", "sst2"], indirect=True)  # the code is shared by all datasets

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from common.figures import entropy_bins, plot_entropy_bars, plot_reliability_heatmap, reliability_matrix
-from common.pipelines import reweighting_rows as rw_rows
 from common.reliability import add_question_statistics, median_threshold
+from common.weak_answers import reweighting_rows as rw_rows
 from ethics.task import EthicsTask
 from gsm8k.task import GSM8KTask
 from hellaswag.task import HellaSwagTask

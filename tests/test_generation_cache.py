@@ -103,8 +103,9 @@ def test_answers_are_cut_at_a_second_answer_or_a_new_instruction():
 def test_the_continuation_keeps_its_leading_space_with_a_sentencepiece_decoder():
     """Llama-2's decoder strips the first space of a text: decoding the new tokens alone loses it, decoding them in
     context (the original decoded the full text) keeps it."""
-    from common.generation import continuation_in_context
     from tiny import llama2_legacy_tokenizer
+
+    from common.generation import continuation_in_context
 
     tok = llama2_legacy_tokenizer()
     prompt = tok("### Answer:")["input_ids"]

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from common.errors import UserError
-from common.paraphrase import CsvParaphrases, cached_paraphrases, parse_paraphrase_reply, paraphrase_with_retry
+from common.paraphrase import CsvParaphrases, cached_paraphrases, paraphrase_with_retry, parse_paraphrase_reply
 
 
 def test_paraphrase_prompt_is_the_original():

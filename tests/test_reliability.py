@@ -4,8 +4,14 @@ import math
 import pandas as pd
 import pytest
 
-from common.reliability import (add_question_statistics, answer_entropy, filter_by_entropy, median_threshold,
-                                reliability_scores, sample_rows)
+from common.reliability import (
+    add_question_statistics,
+    answer_entropy,
+    filter_by_entropy,
+    median_threshold,
+    reliability_scores,
+    sample_rows,
+)
 
 # docs/method.md §4: answer pattern (counts) -> entropy in nats
 ENTROPY_TABLE = [

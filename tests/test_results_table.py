@@ -41,6 +41,25 @@ def test_pgr_and_seed_aggregation(tmp_path):
     assert "0.6250 ± 0.1061" in uf_line and "0.7500 ± 0.0000" in uf_line and "True" in uf_line
 
 
+def test_records_by_key_and_by_the_labels_of_older_folders(tmp_path):
+    """A results .json written by the registry carries `method_key` and `do_sampling`; one written before it only a
+    label (or a stage): both read, and order by the registry."""
+    from common.results_table import collect
+
+    write_result(tmp_path / "old", "weak", "weak_supervisor", 0.4, 1)
+    record = {"dataset": "mmlu", "method": "RW + unlikelihood", "method_key": "rw_unlikelihood", "do_sampling": True,
+              "accuracy": 0.5, "n": 100, "training_label_accuracy": 0.75, "training_label_accuracy_weighted": 0.8,
+              "config": {"weak_model_name": "W", "strong_model_name": "S", "seed": 1, "do_sampling": True}}
+    (tmp_path / "new" / "results").mkdir(parents=True)
+    (tmp_path / "new" / "results" / "ul.json").write_text(json.dumps(record))
+    old_label = {**record, "method_key": None, "method": "RW", "do_sampling": None}
+    (tmp_path / "new" / "results" / "rw.json").write_text(json.dumps(old_label))
+    table = collect([tmp_path])
+    assert table["method_key"].tolist() == ["weak", "rw", "rw_unlikelihood"]
+    assert table["sampling"].tolist()[1:] == [True, True] and pd.isna(table["sampling"].iloc[0])
+    assert table["label_accuracy_weighted"].iloc[2] == 0.8
+
+
 def test_no_results_is_an_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "common.results_table", str(tmp_path)], cwd=REPO,
                             capture_output=True, text=True)

@@ -8,8 +8,9 @@ import math
 
 import pytest
 
-import common.pipelines as pipelines
-from common.config import RunConfig
+import common.runner as runner
+import common.weak_answers as weak_answers
+from common.methods import get_method, make_config
 from common.tasks import discover_tasks
 
 N = 8  # questions in each sample pool (the transfer pool of every dataset's sample/)
@@ -50,85 +51,75 @@ def fake_keys(task, k):
     return key
 
 
+@pytest.fixture
+def offline(monkeypatch):
+    """Methods run in-process without a model: the weak model answers 'out-<i>' to the i-th prompt, and training
+    only records (method key, sampling flag, settings, examples, extra)."""
+    seen = []
+    monkeypatch.setattr(runner, "train_save_evaluate", lambda task, cfg, method, settings, examples, pools, extra:
+                        seen.append((method.key, cfg.do_sampling, settings, examples, extra)) or {})
+    monkeypatch.setattr(weak_answers, "query_weak", lambda task, cfg, prompts, tokens, name:
+                        [f"out-{i}" for i in range(len(prompts))])
+    return seen
+
+
+def run(key, task_cls, monkeypatch, keys=None, **values):
+    """Method `key` on the dataset's sample files, its weak answers' keys given by `keys` (fake_keys)."""
+    cfg = make_config(key, task_cls, **values)
+    task = task_cls(task_cls.folder / "sample", cfg)
+    monkeypatch.setattr(task, "answer_key", keys or fake_keys(task, task.facts.k))
+    if task_cls.facts.name == "gsm8k":
+        task.paraphraser = lambda qs: [[f"{q} ({i})" for i in range(task.facts.k)] for q in qs]
+    runner.run_method(task, cfg, get_method(key))
+
+
 @pytest.mark.parametrize("name", sorted(FRACTIONS))
-def test_rows_trained_on_by_every_stage(name, tmp_path, monkeypatch):
+def test_rows_trained_on_by_every_stage(name, tmp_path, monkeypatch, offline):
     task_cls = discover_tasks()[name]
     k = task_cls.facts.k
-    seen = {}
-
-    def record(task, cfg, model_path, examples, pools, stem, extra, adapter_name=None):
-        seen[(cfg.stage, cfg.do_sampling) if cfg.stage in ("uf", "rw") else cfg.stage] = len(examples)
-        return {}
-
-    monkeypatch.setattr(pipelines, "train_save_evaluate", record)
-    monkeypatch.setattr(pipelines, "query_weak", lambda task, cfg, prompts, tokens, name:
-                        [f"out-{i}" for i in range(len(prompts))])
-    sample = task_cls.folder / "sample"
-    for stage in ("weak", "naive", "ceiling", "uf", "rw"):
+    for stage in ("weak", "naive", "ceiling", "rw", "uf"):  # RW first: it produces the variant answers itself
         for sampling in ((False, True) if stage in ("uf", "rw") else (False,)):
             values = {"output_dir": str(tmp_path)} | ({"do_sampling": sampling} if stage in ("uf", "rw") else {})
-            cfg = RunConfig.create(stage, task_cls, **values)
-            task = task_cls(sample, cfg)
-            monkeypatch.setattr(task, "answer_key", fake_keys(task, k))
-            if name == "gsm8k":
-                task.paraphraser = lambda qs: [[f"{q} ({i})" for i in range(k)] for q in qs]
-            pipelines.STAGE_FUNCTIONS[stage](task, cfg)
+            run(stage, task_cls, monkeypatch, **values)
+    seen = {(key, sampling) if key in ("uf", "rw") else key: len(examples)
+            for key, sampling, _, examples, _ in offline}
     expected = expected_counts(name, k)
     assert seen == expected
     assert math.prod(expected.values()) > 0
 
 
-def test_unlikelihood_rows_are_those_scored_below_the_threshold(tmp_path, monkeypatch):
+def test_unlikelihood_rows_are_those_scored_below_the_threshold(tmp_path, monkeypatch, offline):
     """MMLU, k = 5, T = 0.2: in a 4+1 question the lone answer scores 0.047 and is pushed down with weight
     --weight_unlike; the majority (0.953) and unanimous answers (1.0) keep their re-weighting weights."""
     task_cls = discover_tasks()["mmlu"]
-    seen = {}
-
-    def record(task, cfg, model_path, examples, pools, stem, extra, adapter_name=None):
-        seen[stem] = (examples, extra)
-        return {}
-
-    monkeypatch.setattr(pipelines, "train_save_evaluate", record)
-    monkeypatch.setattr(pipelines, "query_weak", lambda task, cfg, prompts, tokens, name:
-                        [f"out-{i}" for i in range(len(prompts))])
-    for stage, values in (("uf", {}), ("rw", {"weight_unlike": 2.0}), ("rw", {})):
-        cfg = RunConfig.create(stage, task_cls, output_dir=str(tmp_path), train_fraction=1.0, **values)
-        task = task_cls(task_cls.folder / "sample", cfg)
-        monkeypatch.setattr(task, "answer_key", fake_keys(task, 5))
-        pipelines.STAGE_FUNCTIONS[stage](task, cfg)
-    names = task_cls().output_names("SmolLM2-135M", "Gemma3-270M", False)
-    ul_examples, ul_extra = seen[names["ul_run"]]
-    rw_examples, _ = seen[names["rw_run"]]
-    pushed = [e for e in ul_examples if e.unlikely]
+    run("rw_unlikelihood", task_cls, monkeypatch, output_dir=str(tmp_path), train_fraction=1.0, weight_unlike=2.0)
+    run("rw", task_cls, monkeypatch, output_dir=str(tmp_path), train_fraction=1.0)
+    (_, _, ul_settings, ul_examples, ul_extra), (_, _, rw_settings, rw_examples, _) = offline
+    assert ul_settings.run_name == "Gemma3-270M_reweighting_unlikelihood_from_SmolLM2-135M_sample=False"
+    assert rw_settings.run_name == "Gemma3-270M_reweighting_from_SmolLM2-135M_sample=False"
+    pushed = [e for e in ul_examples if e.fields["unlikely"]]
     assert len(pushed) == 2 == ul_extra["unlikelihood_rows"]          # the "b" answers of questions 2 and 6
     assert all(e.weight == 2.0 and e.completion == " out-" + e.completion.split("-")[1] for e in pushed)
-    kept = sorted(round(e.weight, 6) for e in ul_examples if not e.unlikely)
+    kept = sorted(round(e.weight, 6) for e in ul_examples if not e.fields["unlikely"])
     assert kept == sorted([1.0] * 10 + [0.952574] * 8)                 # 2 unanimous questions, 2 majorities of 4
-    assert not any(e.unlikely for e in rw_examples) and len(rw_examples) == len(ul_examples)
+    assert all(e.fields == {} for e in rw_examples) and len(rw_examples) == len(ul_examples)
     assert sorted(round(e.weight, 6) for e in rw_examples) == sorted(kept + [0.047426] * 2)
 
 
-def test_with_two_variants_no_row_is_pushed_down_and_the_loss_is_re_weightings(tmp_path, monkeypatch):
+def test_with_two_variants_no_row_is_pushed_down_and_the_loss_is_re_weightings(tmp_path, monkeypatch, offline):
     """k = 2 (ETHICS, SST-2): disagreeing answers score exactly 0.5, never below the default threshold, so
     --weight_unlike trains exactly the re-weighting examples."""
     task_cls = discover_tasks()["sst2"]
-    seen = {}
-    monkeypatch.setattr(pipelines, "train_save_evaluate",
-                        lambda task, cfg, path, examples, pools, stem, extra, adapter_name=None:
-                        seen.setdefault(stem, (examples, extra)))
-    monkeypatch.setattr(pipelines, "query_weak", lambda task, cfg, prompts, tokens, name:
-                        [f"out-{i}" for i in range(len(prompts))])
-    for stage, values in (("uf", {}), ("rw", {"weight_unlike": 1.0}), ("rw", {})):
-        cfg = RunConfig.create(stage, task_cls, output_dir=str(tmp_path), **values)
-        task = task_cls(task_cls.folder / "sample", cfg)
-        monkeypatch.setattr(task, "answer_key", lambda row, output: "a" if row.question_id % 2 else
-                            ("a" if output.endswith(("0", "2", "4", "6", "8")) else "b"))
-        pipelines.STAGE_FUNCTIONS[stage](task, cfg)
-    names = task_cls().output_names("SmolLM2-135M", "Gemma3-270M", False)
-    (ul, ul_extra), (rw, _) = seen[names["ul_run"]], seen[names["rw_run"]]
+
+    def keys(row, output):
+        return "a" if row.question_id % 2 else ("a" if output.endswith(("0", "2", "4", "6", "8")) else "b")
+
+    run("rw_unlikelihood", task_cls, monkeypatch, keys, output_dir=str(tmp_path), weight_unlike=1.0)
+    run("rw", task_cls, monkeypatch, keys, output_dir=str(tmp_path))
+    (_, _, _, ul, ul_extra), (_, _, _, rw, _) = offline
     assert ul_extra["unlikelihood_rows"] == 0 and {e.weight for e in rw} == {0.5, 1.0}
-    assert [(e.prompt, e.completion, e.weight, e.unlikely) for e in ul] == \
-        [(e.prompt, e.completion, e.weight, e.unlikely) for e in rw]
+    assert [(e.prompt, e.completion, e.weight, e.fields.get("unlikely", False)) for e in ul] == \
+        [(e.prompt, e.completion, e.weight, False) for e in rw]
 
 
 @pytest.mark.parametrize("temperature,threshold,lone,majority,pushed", [
@@ -137,26 +128,31 @@ def test_with_two_variants_no_row_is_pushed_down_and_the_loss_is_re_weightings(t
     (1.0, 0.3, 0.354344, 0.645656, 0),      # ... and the lone answer is above a threshold of 0.3
 ])
 def test_rw_honours_temperature_and_unlikelihood_threshold(temperature, threshold, lone, majority, pushed, tmp_path,
-                                                           monkeypatch):
+                                                           monkeypatch, offline):
     """MMLU, k = 5, the answer pattern of `fake_keys`: RW's scores follow --temperature (not the dataset's 0.2)
     and the rows pushed down are those scored below --unlike_threshold."""
-    task_cls = discover_tasks()["mmlu"]
-    seen = []
-    monkeypatch.setattr(pipelines, "train_save_evaluate",
-                        lambda task, cfg, path, examples, pools, stem, extra, adapter_name=None:
-                        seen.append((examples, extra)))
-    monkeypatch.setattr(pipelines, "query_weak", lambda task, cfg, prompts, tokens, name:
-                        [f"out-{i}" for i in range(len(prompts))])
-    rw_values = {"weight_unlike": 2.0, "unlike_threshold": threshold} | ({"temperature": temperature} if temperature
-                                                                         else {})
-    for stage, values in (("uf", {}), ("rw", rw_values)):
-        cfg = RunConfig.create(stage, task_cls, output_dir=str(tmp_path), train_fraction=1.0, **values)
-        task = task_cls(task_cls.folder / "sample", cfg)
-        monkeypatch.setattr(task, "answer_key", fake_keys(task, 5))
-        pipelines.STAGE_FUNCTIONS[stage](task, cfg)
-    examples, extra = seen[-1]
+    values = {"weight_unlike": 2.0, "unlike_threshold": threshold} | ({"temperature": temperature} if temperature
+                                                                      else {})
+    run("rw_unlikelihood", discover_tasks()["mmlu"], monkeypatch, output_dir=str(tmp_path), train_fraction=1.0,
+        **values)
+    _, _, settings, examples, extra = offline[-1]
     scores = sorted([1.0] * 10 + [majority] * 8 + [lone] * 2)
-    assert extra["unlikelihood_rows"] == pushed == sum(e.unlikely for e in examples)
+    assert extra["unlikelihood_rows"] == pushed == sum(e.fields["unlikely"] for e in examples)
     expected = sorted(2.0 if s < threshold else s for s in scores)
     assert sorted(round(e.weight, 6) for e in examples) == expected
     assert lone == pytest.approx(1 / (1 + math.exp(0.6 / (temperature or 0.2))), abs=1e-6)
+    assert settings.temperature == (temperature or 0.2)
+
+
+def test_label_accounting_counts_right_labels_unweighted_and_weighted(tmp_path, monkeypatch, offline):
+    """Rows, distinct questions, the share of right labels and Σ w·right / Σ w, by hand; no right/wrong: None."""
+    from common.data import Example
+    from common.methods import TrainingSet
+
+    built = TrainingSet([Example("p", " a", w) for w in (1.0, 0.5, 0.25, 0.25)], right=[True, False, True, False],
+                        questions=[0, 0, 1, 2])
+    accounting = runner.label_accounting(built)
+    assert accounting["training_rows"] == 4 and accounting["training_questions"] == 3
+    assert accounting["training_label_accuracy"] == 0.5
+    assert accounting["training_label_accuracy_weighted"] == pytest.approx((1.0 + 0.25) / 2.0)
+    assert runner.label_accounting(TrainingSet([Example("p", " a")]))["training_label_accuracy"] is None

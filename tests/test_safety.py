@@ -97,8 +97,9 @@ def tiny_gemma3(folder, tokenizer):
 
 @pytest.fixture(scope="module")
 def scorer_models(tmp_path_factory):
-    from common.models import load_model_and_tokenizer
     from tiny import build_tiny_model, byte_level_tokenizer, llama2_legacy_tokenizer
+
+    from common.models import load_model_and_tokenizer
 
     out = {}
     for name, make in (("byte-level", byte_level_tokenizer), ("llama2-legacy", llama2_legacy_tokenizer)):

