@@ -917,13 +917,13 @@ def main(argv: list[str] | None = None) -> None:
     peak = args.peak_tflops * 1e12 if args.peak_tflops else bf16_peak_flops(device.name)
     tag = device_tag(device.name, scale)
     out_dir = Path(args.output_dir)
-    from common.config import RunConfig
+    from common.methods import make_config
     from common.tasks import task_class
 
     steps = []
     for dataset in args.datasets:
         task_cls = task_class(dataset)
-        epochs = RunConfig.create("ceiling", task_cls).train.epochs
+        epochs = make_config("ceiling", task_cls).train.epochs
         steps += stage_steps(dataset, task_cls.facts, PAPER_POOLS[dataset], epochs, lengths["datasets"][dataset])
     archs = {name: arch_of(configs[name]) for name in args.models}
     archs = {name: scaled_down(a) if scale == "tiny" else a for name, a in archs.items()}

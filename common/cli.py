@@ -15,13 +15,14 @@ import sys
 from pathlib import Path
 
 from .errors import UserError, run_cli
-from .methods import Method, discover_methods, method_of_script
+from .methods import Method, check_overrides, discover_methods, method_of_script
 
 
 def run_stage(task_cls, method: Method, argv: list[str] | None, description: str = "") -> dict:
     """Parse the flags of `method`, build the dataset's task and run the method."""
     from .config import parse_config
 
+    check_overrides(task_cls.facts)
     known_elsewhere = frozenset(f for m in discover_methods().values() for g in m.flag_groups(task_cls)
                                 for f in g.__dataclass_fields__)
     cfg = parse_config(method.key, method.flag_groups(task_cls), argv, description, known_elsewhere,
@@ -51,7 +52,7 @@ def cli(argv: list[str] | None = None) -> None:
     `python -m common table ...`."""
     argv = sys.argv[1:] if argv is None else argv
     methods = discover_methods()
-    parser = argparse.ArgumentParser(prog="python -m common", description=cli.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m common", description=cli.__doc__)  # not "__main__.py"
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one method on one dataset; the method's flags follow (see --help)",
                          add_help=False)

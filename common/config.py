@@ -98,7 +98,7 @@ class RunArgs:
     precision: Precision = arg(
         "auto", "fp32; bf16-mixed: LoRA weights in fp32, matmuls in bf16 (autocast), inference in bf16; bf16-pure: "
                 "everything in bf16, no autocast (the original's training); auto: bf16-mixed on a CUDA GPU and on "
-                "a CPU with native bf16 (AVX512-BF16 or AMX), fp32 elsewhere (emulated bf16 is ~50x slower)")
+                "a CPU with native bf16 (AVX512-BF16 or AMX), fp32 elsewhere (emulated bf16 is 50-100x slower)")
     device_map: Literal["auto"] | None = arg(
         None, "'auto': split each model over all visible GPUs (one process; for a model too large for one GPU). "
               "Default: the whole model on this process's device, which is what data-parallel runs need")

@@ -87,7 +87,7 @@ def inference_dtype(precision: str):
 def auto_precision(cuda_bf16: bool, cpu_native_bf16: bool, on_cuda: bool) -> str:
     """What --precision auto means on a machine: bf16-mixed on a CUDA GPU with bf16, and on a CPU that computes
     bf16 natively; fp32 everywhere else. On a CPU without native bf16 (AVX2 only, or AVX-512 without its BF16
-    extension) torch emulates bf16 matmuls, about 50x slower than fp32 (README, Speed); where it is native they
+    extension) torch emulates bf16 matmuls, 50-100x slower than fp32 (README, Speed); where it is native they
     are about 1.3x (training) to 2x (generation) faster than fp32 (bench/bench_precision.py)."""
     if on_cuda:
         return "bf16-mixed" if cuda_bf16 else "fp32"
@@ -97,13 +97,21 @@ def auto_precision(cuda_bf16: bool, cpu_native_bf16: bool, on_cuda: bool) -> str
 def cpu_native_bf16() -> bool:
     """Whether this CPU computes bf16 matmuls natively: torch dispatches AVX-512 kernels here and the CPU has the
     AVX512-BF16 or AMX extension. A fact of the hardware (and of ATEN_CPU_CAPABILITY, which lowers the kernels
-    torch uses), not a timing: every process of a run, and a resumed run, decides the same."""
+    torch uses), not a timing: every process of a run, and a resumed run, decides the same. ARM CPUs with bf16
+    (Graviton 3, Apple M2) are not detected and get fp32: pass --precision bf16-mixed there after measuring."""
+    return cpu_bf16_extension() is not None
+
+
+def cpu_bf16_extension() -> str | None:
+    """The CPU extension that makes bf16 native here ("avx512_bf16" or "amx"), or None (torch's own probes)."""
     import torch
 
     if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
-        return False
-    return any(bool(getattr(torch.cpu, probe, lambda: False)())
-               for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+        return None
+    for name, probe in (("avx512_bf16", "_is_avx512_bf16_supported"), ("amx", "_is_amx_tile_supported")):
+        if bool(getattr(torch.cpu, probe, lambda: False)()):
+            return name
+    return None
 
 
 def resolve_precision(precision: str) -> str:
@@ -125,6 +133,7 @@ def machine_facts() -> dict:
     on_cuda = torch.cuda.is_available()
     return {"device": torch.cuda.get_device_name() if on_cuda else "cpu",
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_native_bf16": cpu_native_bf16(),
+            "cpu_bf16_extension": cpu_bf16_extension(),
             "torch": torch.__version__}
 
 

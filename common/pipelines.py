@@ -19,7 +19,8 @@ from .data import Example
 from .errors import UserError
 from .evaluation import score_predictions
 from .generation import cached_generate, generate_sharded
-from .methods import Method, get_method, script_name
+from .methods.base import Method
+from .methods.weak import WeakSupervisor
 from .models import (
     inference_dtype,
     load_model_and_tokenizer,
@@ -164,7 +165,7 @@ def head_fraction(frame: pd.DataFrame, fraction: float) -> pd.DataFrame:
 
 def weak_adapter_dir(task: Task, cfg: RunConfig) -> Path:
     """The weak supervisor's adapter folder (its method's adapter name, for this run's weak model)."""
-    weak = get_method("weak")
+    weak = WeakSupervisor()
     return output_root(task, cfg) / "models" / run_name(task, weak, cfg, weak.settings(task.facts).adapter_name)
 
 
@@ -174,7 +175,7 @@ def weak_identity(task: Task, cfg: RunConfig, max_new_tokens: int) -> dict:
     weights = adapter / "adapter_model.safetensors"
     if not weights.exists():
         raise UserError(f"weak supervisor adapter {adapter} not found: run {task.name}/"
-                        f"{script_name(task.folder, 'weak')} --weak_model_name {cfg.weak_name} (with the same "
+                        f"{WeakSupervisor().script_in(task.folder)} --weak_model_name {cfg.weak_name} (with the same "
                         "--output_dir) first")
     return {"dataset": task.name, "weak_model": cfg.weak_name,
             "weak_model_path": resolve_model_path(cfg.weak_name, cfg.weak.weak_model_path),

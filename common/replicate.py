@@ -58,8 +58,8 @@ def stage_argv(key: str, args: ReplicateArgs, seed: int) -> list[str]:
         argv.append("--do_sampling")
     if args.stage_config:
         argv += ["--config", args.stage_config]
-    if key == "rw_unlikelihood":
-        argv += ["--weight_unlike", str(args.weight_unlike)]
+    if key in ("rw", "rw_unlikelihood"):  # RW stays RW whatever the stage config says
+        argv += ["--weight_unlike", str(args.weight_unlike if key == "rw_unlikelihood" else 0.0)]
     return argv
 
 
@@ -151,7 +151,10 @@ def write_report(args: ReplicateArgs, task, roots: list[Path], log: list[dict], 
     (out / "results_table.md").write_text(summary.to_markdown(index=False, disable_numparse=True) + "\n")
     stats, figures = [], []
     for seed, root in zip(args.seeds, roots):
-        weak = json.loads(next(root.glob("results/*.json")).read_text())["config"]["weak_model_name"]
+        weak = next((r["config"]["weak_model_name"] for r in map(json.loads, map(Path.read_text,
+                     sorted(root.glob("results/*.json")))) if r["config"].get("weak_model_name")), None)
+        if weak is None:
+            continue  # only the ceiling ran: no weak answers to describe
         if not (root / task.output_names(model_slug(weak))["entropy_csv"]).exists():
             continue  # no method of this replication asked for variant answers
         rows = load_entropy_rows(task, weak, root)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import distributed
 from .config import RunConfig
-from .methods import Method, TrainingSet
+from .methods.base import Method, TrainingSet
 from .pipelines import Settings, begin_stage, head_fraction, resolve_settings, train_save_evaluate
 from .reliability import sample_rows
 from .tasks import Pools, Task

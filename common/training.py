@@ -261,7 +261,8 @@ def tokenize_examples(tokenizer, examples: Sequence[Example], plan: TrainPlan) -
         tokens = tokenize_completion(tokenizer, ex.prompt, ex.completion, plan.max_length,
                                      train_eos=plan.train_eos and loss.trains_eos(ex.fields))
         if tokens is not None:
-            rows.append({**tokens, "weight": float(ex.weight), **ex.fields, "length": len(tokens["input_ids"])})
+            fields = {name: ex.fields.get(name, default) for name, (_, default) in loss.fields.items()}
+            rows.append({**tokens, "weight": float(ex.weight), **fields, "length": len(tokens["input_ids"])})
     if len(rows) < len(examples):
         print(f"dropped {len(examples) - len(rows)} of {len(examples)} examples: no answer token within "
               f"max_length={plan.max_length}")

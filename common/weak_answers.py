@@ -21,7 +21,7 @@ from .config import RunConfig
 from .data import Example, read_csv_checked
 from .errors import UserError
 from .models import model_slug
-from .pipelines import head_fraction, query_weak, reliability_temperature, variant_count
+from .pipelines import query_weak, reliability_temperature, variant_count
 from .reliability import add_question_statistics, filter_by_entropy, median_threshold
 from .results import write_csv_atomic
 from .tasks import InvalidAnswers, Task, output_root
@@ -138,8 +138,3 @@ def multi_query_example(task: Task, row, weight: float = 1.0, fields: dict | Non
     """A variant row as a training example: the variant prompt and the weak model's output (the original: a
     space and the raw output, §4; a dataset may format it otherwise, Task.multi_query_completion)."""
     return Example(row.prompt, task.multi_query_completion(str(row.model_output)), weight, fields or {})
-
-
-def shuffle_and_cut(rows: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
-    """The original's last step before training UF and RW: shuffle the rows (seeded), keep the first `fraction`."""
-    return head_fraction(rows.sample(frac=1, random_state=seed), fraction)

@@ -4,8 +4,9 @@ loss weighted by the softmax (temperature 0.2) reliability score of its answer.
     python mmlu/our_method_reweighting.py --weak_model_name LLAMA2-7B --strong_model_name LLAMA3-8B [--do_sampling]
     python mmlu/our_method_reweighting.py --weak_model_name LLAMA2-7B --strong_model_name LLAMA3-8B --weight_unlike 1.0
 
-Needs the weak adapter; reads the weak model's variant answers from mmlu_validation_with_entropy_from_{W}.csv and its cache, or asks
-the weak model those not yet cached (uncertainty filtering need not run first). Writes, under mmlu/
+Needs the weak adapter. Gets the weak model's variant answers through the cache UF uses (answers UF already got
+are read, not asked again, so UF need not run first; the cache must come from the same weak adapter, decoding
+and --query_max_new_tokens), rewrites mmlu_validation_with_entropy_from_{W}.csv, and writes, under mmlu/
 (or OUTPUT_DIR/mmlu/ with --output_dir): models/{S}_reweighting_from_{W}_sample={True|False}/,
 results/{S}_reweighting_from_{W}_sample={True|False}.{txt,json}, _predictions.csv and _loss.{csv,png}; with
 --weight_unlike > 0 (rows scored below --unlike_threshold are trained by unlikelihood)

@@ -4,8 +4,9 @@ loss weighted by the softmax (temperature 1.0) reliability score of its answer.
     python sst2/our_method_reweighting.py --weak_model_name SmolLM2-135M --strong_model_name Gemma3-270M [--do_sampling]
     python sst2/our_method_reweighting.py --weak_model_name SmolLM2-135M --strong_model_name Gemma3-270M --weight_unlike 1.0
 
-Needs the weak adapter; reads the weak model's variant answers from sst2_validation_with_entropy_from_{W}.csv and its cache, or asks
-the weak model those not yet cached (uncertainty filtering need not run first). Writes, under sst2/
+Needs the weak adapter. Gets the weak model's variant answers through the cache UF uses (answers UF already got
+are read, not asked again, so UF need not run first; the cache must come from the same weak adapter, decoding
+and --query_max_new_tokens), rewrites sst2_validation_with_entropy_from_{W}.csv, and writes, under sst2/
 (or OUTPUT_DIR/sst2/ with --output_dir): models/{S}_reweighting_from_{W}_sample={True|False}/,
 results/{S}_reweighting_from_{W}_sample={True|False}.{txt,json}, _predictions.csv and _loss.{csv,png}; with
 --weight_unlike > 0 (rows scored below --unlike_threshold are trained by unlikelihood)

@@ -91,8 +91,8 @@ def test_a_flag_of_another_stage_or_dataset_is_refused(tmp_path, stage):
     assert result.returncode == 2 and "unrecognized arguments for the weak stage: --do_sampling" in result.stderr
     result = stage("our_method_uncertainty_filtering.py", "--paraphrase_provider", "csv", cwd=tmp_path)
     assert result.returncode == 2 and "unrecognized arguments" in result.stderr  # GSM8K's flag, not MMLU's
-    result = stage("our_method_reweighting.py", "--k", "3", cwd=tmp_path)
-    assert result.returncode == 2 and "--k" in result.stderr  # RW reads UF's answers: k is UF's setting
+    result = stage("our_method_uncertainty_filtering.py", "--weight_unlike", "1", cwd=tmp_path)
+    assert result.returncode == 2 and "--weight_unlike" in result.stderr  # re-weighting's flag, not UF's
 
 
 def test_config_file_with_an_unknown_setting(tmp_path, stage):

@@ -39,8 +39,8 @@ def stage_commands(task_cls, tiny_model, out):
             ("baseline_SFT_weak_supervision.py", weak + strong + common + QUERY),
             ("baseline_SFT_on_groundtruth.py", strong + common),
             ("our_method_uncertainty_filtering.py", weak + strong + common + QUERY + ["--do_sampling"]),
-            ("our_method_reweighting.py", weak + strong + common + ["--do_sampling"]),
-            ("our_method_reweighting.py", weak + strong + common + ["--do_sampling", "--weight_unlike", "1"])]
+            ("our_method_reweighting.py", weak + strong + common + QUERY + ["--do_sampling"]),
+            ("our_method_reweighting.py", weak + strong + common + QUERY + ["--do_sampling", "--weight_unlike", "1"])]
 
 
 @pytest.fixture(scope="module", params=sorted(TASKS))

@@ -1,7 +1,7 @@
 """The ceiling: LoRA-SFT the strong model on the transfer pool's ground truth."""
 from ..config import StrongModelArgs
 from ..data import Example
-from . import Method, MethodDefaults, TrainingSet, register_method
+from .base import Method, MethodDefaults, TrainingSet, register_method
 
 
 @register_method

@@ -2,7 +2,7 @@
 question); the strong model is LoRA-SFT'd on those labels."""
 from ..config import QueryArgs, StrongModelArgs, WeakModelArgs
 from ..data import Example
-from . import Method, MethodDefaults, TrainingSet, register_method
+from .base import Method, MethodDefaults, TrainingSet, register_method
 
 
 @register_method

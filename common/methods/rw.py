@@ -4,7 +4,7 @@ import pandas as pd
 
 from ..config import MethodArgs, QueryArgs, StrongModelArgs, UnlikelihoodArgs, VariantArgs, WeakModelArgs
 from ..tasks import Batching
-from . import Method, MethodDefaults, TrainingSet, get_method, register_method
+from .base import METHODS, Method, MethodDefaults, TrainingSet, register_method
 
 
 def reweighted_set(inputs, unlikelihood: bool) -> TrainingSet:
@@ -42,7 +42,7 @@ class Reweighting(Method):
 
     def resolve(self, cfg):
         """The original's script runs RW + unlikelihood when --weight_unlike > 0."""
-        return get_method("rw_unlikelihood") if cfg.unlikelihood.weight_unlike > 0 else self
+        return METHODS["rw_unlikelihood"] if cfg.unlikelihood.weight_unlike > 0 else self
 
     def build(self, inputs) -> TrainingSet:
         return reweighted_set(inputs, unlikelihood=False)

@@ -3,7 +3,7 @@ score is below --unlike_threshold push their answer down (-log(1 - p)) with weig
 from dataclasses import replace
 
 from ..errors import UserError
-from . import TrainingSet, register_method
+from .base import TrainingSet, register_method
 from .rw import Reweighting, reweighted_set
 
 

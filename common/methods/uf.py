@@ -2,7 +2,7 @@
 keep the questions whose answer entropy is at or below the median, train the strong model on their (variant
 prompt, weak answer) rows."""
 from ..config import MethodArgs, QueryArgs, StrongModelArgs, VariantArgs, WeakModelArgs
-from . import Method, MethodDefaults, TrainingSet, register_method
+from .base import Method, MethodDefaults, TrainingSet, register_method
 
 
 @register_method

@@ -1,7 +1,7 @@
 """The weak supervisor: LoRA-SFT the weak model on the ground truth of the train pool (the paper's §3)."""
 from ..config import WeakModelArgs
 from ..data import Example
-from . import Method, MethodDefaults, TrainingSet, register_method
+from .base import Method, MethodDefaults, TrainingSet, register_method
 
 
 @register_method
