@@ -66,9 +66,14 @@ PAPER_METHODS = ("weak", "naive", "ceiling", "uf", "rw", "rw_unlikelihood")
 
 def stems_of(task_cls, w: str) -> dict[str, str]:
     """The results stem of each of the paper's methods in `stage_commands`' run (sampling where it applies)."""
-    values = {"weak_model_name": w, "strong_model_name": w}
-    return {key: run_name(task_cls(), get_method(key), make_config(key, task_cls, **values, **(
-        {"do_sampling": True} if key in ("uf", "rw", "rw_unlikelihood") else {}))) for key in PAPER_METHODS}
+    stems = {}
+    for key in PAPER_METHODS:
+        method = get_method(key)
+        takes = {f for g in method.flag_groups(task_cls) for f in g.__dataclass_fields__}
+        values = {"weak_model_name": w, "strong_model_name": w, "do_sampling": True}
+        stems[key] = run_name(task_cls(), method, make_config(key, task_cls, **{k: v for k, v in values.items()
+                                                                               if k in takes}))
+    return stems
 
 
 def test_every_stage_writes_adapter_results_predictions_and_loss_curve(dataset_run):
