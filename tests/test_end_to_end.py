@@ -175,3 +175,23 @@ def test_notebooks_run_headless_on_the_pipeline_csvs(dataset_run, tmp_path, note
         assert (tmp_path / "figures" / f"{stem}{suffix}").stat().st_size > 1000
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "questions" in printed
+
+
+@pytest.mark.parametrize("dataset_run", ["mmlu", "sst2"], indirect=True)  # the code is shared by all datasets
+def test_the_control_methods_run_on_the_cached_variant_answers(dataset_run, tiny_model):
+    """The controls have no script of the original: `python -m common run --stage KEY` runs them, on the variant
+    answers UF cached, and their records carry the label accounting."""
+    task_cls, out, root, w = dataset_run
+    sample = task_cls.folder / "sample"
+    flags = [*TINY_FLAGS, *QUERY, "--output_dir", out, "--weak_model_name", tiny_model, "--strong_model_name",
+             tiny_model, "--data_dir", sample]
+    for key in ("random_filter", "oracle_filter", "all_variants"):
+        result = run(["common", "run", "--task", task_cls.facts.name, "--stage", key, *flags], cwd=REPO, module=True)
+        if key == "oracle_filter" and "keeps nothing" in result.stderr:
+            continue  # the tiny weak model answered no variant right: the oracle has nothing to keep
+        assert result.returncode == 0, result.stderr[-3000:]
+        stem = run_name(task_cls(), get_method(key), make_config(key, task_cls, weak_model_name=w,
+                                                                 strong_model_name=w))
+        record = json.loads((root / "results" / f"{stem}.json").read_text())
+        assert record["method_key"] == key and record["training_rows"] == record["train_examples"] > 0
+        assert 0 <= record["training_label_accuracy"] <= 1

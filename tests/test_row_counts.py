@@ -156,3 +156,53 @@ def test_label_accounting_counts_right_labels_unweighted_and_weighted(tmp_path, 
     assert accounting["training_label_accuracy"] == 0.5
     assert accounting["training_label_accuracy_weighted"] == pytest.approx((1.0 + 0.25) / 2.0)
     assert runner.label_accounting(TrainingSet([Example("p", " a")]))["training_label_accuracy"] is None
+
+
+def gold_on_even_positions(row, output):
+    """Variant answers right at positions 0, 2, 4 of each question's five, a wrong "x" at 1 and 3."""
+    return row.gold if int(output.split("-")[1]) % 5 % 2 == 0 else "x"
+
+
+def test_oracle_filter_keeps_exactly_the_right_weak_answers(tmp_path, monkeypatch, offline):
+    task_cls = discover_tasks()["mmlu"]
+    run("oracle_filter", task_cls, monkeypatch, gold_on_even_positions, output_dir=str(tmp_path), train_fraction=1.0)
+    _, _, settings, examples, extra = offline[0]
+    positions = sorted(int(e.completion.split("-")[1]) % 5 for e in examples)
+    assert positions == [0] * 8 + [2] * 8 + [4] * 8 and extra["rows_kept"] == 24 == extra["training_rows"]
+    assert extra["training_label_accuracy"] == 1.0 and extra["questions_kept"] == 8
+    assert settings.run_name == "Gemma3-270M-mmlu-oracle-filter-from-SmolLM2-135M-sampling=False"
+
+
+@pytest.mark.parametrize("seed,questions", [(42, [0, 3, 4, 6]), (7, [3, 4, 6, 7])])
+def test_random_filter_draws_as_many_questions_as_uf_keeps(seed, questions, tmp_path, monkeypatch, offline):
+    """`fake_keys` on MMLU: UF keeps the 4 questions of entropy 0 (q0, q3, q4, q7) of 8; the random filter draws 4
+    questions with numpy's default_rng(seed) (drawn here by hand: seed 42 -> 3, 0, 6, 4; seed 7 -> 4, 3, 7, 6)
+    and trains on all their variant rows."""
+    task_cls = discover_tasks()["mmlu"]
+    run("random_filter", task_cls, monkeypatch, output_dir=str(tmp_path), train_fraction=1.0, seed=seed)
+    run("uf", task_cls, monkeypatch, output_dir=str(tmp_path), train_fraction=1.0, seed=seed)
+    (_, _, _, examples, extra), (_, _, _, uf_examples, _) = offline
+    drawn = sorted({int(e.completion.split("-")[1]) // 5 for e in examples})
+    assert drawn == questions and len(examples) == 4 * 5 == len(uf_examples) and extra["questions_kept"] == 4
+    assert sorted({int(e.completion.split("-")[1]) // 5 for e in uf_examples}) == [0, 3, 4, 7]
+
+
+def test_all_variants_are_rws_rows_with_weight_one(tmp_path, monkeypatch, offline):
+    task_cls = discover_tasks()["mmlu"]
+    run("all_variants", task_cls, monkeypatch, output_dir=str(tmp_path), train_fraction=1.0)
+    run("rw", task_cls, monkeypatch, output_dir=str(tmp_path), train_fraction=1.0)
+    (_, _, _, plain, _), (_, _, _, weighted, _) = offline
+    assert sorted((e.prompt, e.completion) for e in plain) == sorted((e.prompt, e.completion) for e in weighted)
+    assert {e.weight for e in plain} == {1.0} and {round(e.weight, 6) for e in weighted} == {1.0, 0.952574, 0.047426}
+
+
+def test_uf_on_naive_rows_keeps_the_naive_rows_of_ufs_questions(tmp_path, monkeypatch, offline):
+    """`fake_keys` on MMLU: UF keeps q0, q3, q4, q7 (entropy 0); UF on naive rows trains on exactly those questions'
+    naive prompts and weak labels."""
+    task_cls = discover_tasks()["mmlu"]
+    run("uf_naive_rows", task_cls, monkeypatch, output_dir=str(tmp_path), train_fraction=1.0)
+    run("naive", task_cls, monkeypatch, output_dir=str(tmp_path), train_fraction=1.0)
+    (_, _, _, kept, extra), (_, _, _, naive, _) = offline
+    assert [(e.prompt, e.completion) for e in kept] == [(e.prompt, e.completion) for i, e in enumerate(naive)
+                                                        if i in (0, 3, 4, 7)]
+    assert extra["questions_kept"] == 4 == extra["training_questions"]
