@@ -271,9 +271,11 @@ def first_step_gradients(model_dir, micro: int, step_token_mean: bool, tmp_path)
 
 def float32_agreement(a: torch.Tensor, b: torch.Tensor, roundings: int = 64) -> bool:
     """Whether two float32 computations of the same gradient agree up to summation order: every element within
-    `roundings` float32 epsilons of the tensor's largest element (a sum of n terms reordered differs by at most
-    about n·eps·Σ|terms|; the largest element bounds each term's scale here, and 64 covers the few dozen
-    micro-batch and token partial sums of this step)."""
+    `roundings` float32 epsilons of the tensor's largest element. A reordered sum of n terms moves by up to about
+    n·eps·Σ|terms| in the worst case, far less in practice: measured on this step, 24 x 1 against 4 x 6 differ by
+    at most 1.3 eps with AVX-512 kernels, 1.3 with AVX2 and 1.5 with the DEFAULT ones (ATEN_CPU_CAPABILITY),
+    against ~500,000 eps for the per-micro-batch mean; 64 leaves a margin of 40 on one side and 8,000 on the
+    other."""
     scale = max(a.abs().max().item(), b.abs().max().item())
     return bool(((a - b).abs() <= roundings * torch.finfo(torch.float32).eps * scale).all())
 
