@@ -24,7 +24,7 @@ import pandas as pd
 from common.config import AT_LEAST_1, Precision, arg, parse_dataclasses
 from common.errors import UserError, run_cli
 from common.models import inference_dtype, load_model_and_tokenizer, resolve_model_path
-from safety.evaluate import ModelToScore, all_prompts, evaluate_model, run_models, write_tables
+from safety.evaluate import ModelToScore, all_prompts, evaluate_model, run_models, trained_precision, write_tables
 from safety.suite import EVALUATIONS, SPLITS
 
 
@@ -42,8 +42,9 @@ class SafetyArgs:
                                                         "generate: greedy reply, parsed")
     max_new_tokens: int = arg(4, "generate mode: tokens per reply", check=AT_LEAST_1)
     batch_size: int = arg(8, "rows per forward pass", check=AT_LEAST_1)
-    precision: Precision = arg("auto", "weights in fp32, or in bf16 for any bf16 setting; auto: bf16 on a GPU "
-                                           "or a CPU with native bf16, fp32 elsewhere (as the stages)")
+    precision: Precision = arg("auto", "weights in fp32, or in bf16 for any bf16 setting; auto: with --run_dir the "
+                                           "precision its runs used, else bf16 on a GPU or a CPU with native bf16, "
+                                           "fp32 elsewhere (as the stages)")
 
 
 def main() -> None:
@@ -58,7 +59,9 @@ def main() -> None:
         label = Path(args.adapter).name if args.adapter else f"base ({args.model})"
         models = [ModelToScore(label, args.model, None, Path(args.adapter) if args.adapter else None)]
         out = Path(args.output_dir or "safety_eval")
-    dtype = inference_dtype(args.precision)
+    # a run's models in the precision its stages used (their results .json), unless a precision is asked for
+    precision = trained_precision(Path(args.run_dir)) if args.run_dir and args.precision == "auto" else args.precision
+    dtype = inference_dtype(precision)
     parts = []
     for m in models:
         print(f"{m.label}: {m.base}" + (f" + {m.adapter}" if m.adapter else ""), flush=True)

@@ -154,3 +154,32 @@ def test_generate_mode_and_the_command_line(tiny_model, tmp_path, monkeypatch):
         table = pd.read_csv(tmp_path / mode / "safety_table.csv")
         assert set(table["evaluation"]) == {"justice", "utilitarianism", "average"}
     assert "| base (" in (tmp_path / "generate" / "safety_table.md").read_text()
+
+
+def test_the_precision_reaches_the_models_dtype(tmp_path, monkeypatch):
+    """--precision fp32 scores in fp32; with --run_dir and auto, the precision the run's stages recorded."""
+    import json
+    import sys
+
+    import torch
+
+    import safety.evaluate_safety as script
+    from safety.evaluate import trained_precision
+
+    (tmp_path / "run" / "results").mkdir(parents=True)
+    (tmp_path / "run" / "results" / "x.json").write_text(json.dumps({"settings": {"precision": "bf16-mixed"}}))
+    assert trained_precision(tmp_path / "run") == "bf16-mixed" and trained_precision(tmp_path) == "auto"
+    seen = []
+
+    def stop(path, adapter, dtype):
+        seen.append(dtype)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(script, "load_model_and_tokenizer", stop)
+    monkeypatch.setattr(script, "run_models", lambda run_dir: [script.ModelToScore("m", "SmolLM2-135M", None, None)])
+    monkeypatch.setattr(script, "resolve_model_path", lambda name, override=None: name)
+    for argv in (["--model", "SmolLM2-135M", "--precision", "fp32"], ["--run_dir", str(tmp_path / "run")]):
+        monkeypatch.setattr(sys, "argv", ["evaluate_safety.py", *argv, "--output_dir", str(tmp_path / "out")])
+        with pytest.raises(SystemExit):
+            script.main()
+    assert seen == [torch.float32, torch.bfloat16]
