@@ -138,3 +138,14 @@ def multi_query_example(task: Task, row, weight: float = 1.0, fields: dict | Non
     """A variant row as a training example: the variant prompt and the weak model's output (the original: a
     space and the raw output, §4; a dataset may format it otherwise, Task.multi_query_completion)."""
     return Example(row.prompt, task.multi_query_completion(str(row.model_output)), weight, fields or {})
+
+
+def variant_training_set(inputs, kept: pd.DataFrame, n_queried: int, n_usable: int, extra: dict):
+    """The last steps every method of variant rows shares: `--do_sampling` (the method's rule), shuffle and cut,
+    the rows as examples (weight 1), and their labels' accounting (right: the answer key is the gold one)."""
+    from .methods.base import TrainingSet
+
+    trained = inputs.shuffle_and_cut(inputs.sample(kept, n_queried, n_usable))
+    examples = [multi_query_example(inputs.task, r) for r in trained.itertuples(index=False)]
+    return TrainingSet(examples, extra, right=list(trained["model_pred"] == trained["gold"]),
+                       questions=list(trained["question_id"]))

@@ -15,14 +15,11 @@ class AllVariants(Method):
     description = "RW's rows with weight 1: what the variant prompts add without any reliability signal"
 
     def build(self, inputs) -> TrainingSet:
-        from ..weak_answers import multi_query_example, reweighting_rows, weak_answer_accuracy
+        from ..weak_answers import reweighting_rows, variant_training_set, weak_answer_accuracy
 
         read = inputs.variant_answers()
         rows = reweighting_rows(inputs.task, read, None)
-        trained = inputs.shuffle_and_cut(inputs.sample(rows, read["question_id"].nunique(),
-                                                       rows["question_id"].nunique()))
         inputs.say(f"all variants: {len(rows)} rows, weak answers right {weak_answer_accuracy(rows):.4f}")
         extra = {"stage": "all_variants", "rows": len(rows), "weak_answer_accuracy_all": weak_answer_accuracy(rows)}
-        examples = [multi_query_example(inputs.task, r) for r in trained.itertuples(index=False)]
-        return TrainingSet(examples, extra, right=list(trained["model_pred"] == trained["gold"]),
-                           questions=list(trained["question_id"]))
+        return variant_training_set(inputs, rows, read["question_id"].nunique(), rows["question_id"].nunique(),
+                                    extra)

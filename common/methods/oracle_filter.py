@@ -15,17 +15,15 @@ class OracleFilter(Method):
 
     def build(self, inputs) -> TrainingSet:
         from ..errors import UserError
-        from ..weak_answers import multi_query_example
+        from ..weak_answers import variant_training_set
 
         rows = inputs.variant_answers()
         kept = rows[rows["model_pred"] == rows["gold"]]
         if kept.empty:
             raise UserError("the oracle filter keeps nothing: no weak answer is right")
         questions = rows["question_id"].nunique()
-        trained = inputs.shuffle_and_cut(inputs.sample(kept, questions, questions))
         inputs.say(f"oracle filter: {len(kept)} of {len(rows)} rows have a right weak answer "
                    f"({kept['question_id'].nunique()} of {questions} questions)")
         extra = {"stage": "oracle_filter", "rows_total": len(rows), "rows_kept": len(kept),
                  "questions_kept": int(kept["question_id"].nunique())}
-        examples = [multi_query_example(inputs.task, r) for r in trained.itertuples(index=False)]
-        return TrainingSet(examples, extra, right=[True] * len(trained), questions=list(trained["question_id"]))
+        return variant_training_set(inputs, kept, questions, questions, extra)

@@ -17,7 +17,7 @@ class RandomFilter(Method):
     description = "UF's row count with the questions drawn at random (seeded): the control for UF's signal"
 
     def build(self, inputs) -> TrainingSet:
-        from ..weak_answers import multi_query_example, uf_keep, weak_answer_accuracy
+        from ..weak_answers import uf_keep, variant_training_set, weak_answer_accuracy
 
         rows = inputs.variant_answers()
         uf_kept, _ = uf_keep(rows)
@@ -25,13 +25,10 @@ class RandomFilter(Method):
         n_keep = uf_kept["question_id"].nunique()
         drawn = np.random.default_rng(inputs.cfg.run.seed).choice(questions, size=n_keep, replace=False)
         kept = rows[rows["question_id"].isin(set(drawn.tolist()))]
-        trained = inputs.shuffle_and_cut(inputs.sample(kept, len(questions), len(questions)))
         inputs.say(f"random filter: {n_keep} of {len(questions)} questions drawn (as many as UF keeps), "
                    f"{len(kept)} rows; weak answers right {weak_answer_accuracy(kept):.4f} of them "
                    f"(UF's kept: {weak_answer_accuracy(uf_kept):.4f})")
         extra = {"stage": "random_filter", "questions_kept": int(n_keep), "rows_total": len(rows),
                  "rows_kept": len(kept), "weak_answer_accuracy_kept": weak_answer_accuracy(kept),
                  "uf_weak_answer_accuracy_kept": weak_answer_accuracy(uf_kept)}
-        examples = [multi_query_example(inputs.task, r) for r in trained.itertuples(index=False)]
-        return TrainingSet(examples, extra, right=list(trained["model_pred"] == trained["gold"]),
-                           questions=list(trained["question_id"]))
+        return variant_training_set(inputs, kept, len(questions), len(questions), extra)
