@@ -76,6 +76,10 @@ def arg(default, help: str, check: Bound | None = None, **kwargs):
 class WeakModelArgs:
     weak_model_name: str = arg(DEFAULT_WEAK, f"weak model: {MODEL_HELP}")
     weak_model_path: str | None = arg(None, "load the weak model from this folder instead of the registry's")
+    weak_sft_variants: bool = arg(False, "the weak supervisor trained on every prompt variant of its training rows "
+                                         "too (gold answers in each variant's format), not on the base prompt only: "
+                                         "its adapter and every output downstream carry '-variant-sft' after the "
+                                         "weak model's name")
 
 
 @dataclass
@@ -247,6 +251,10 @@ class RunConfig:
     @property
     def weak_name(self) -> str:
         return self.weak.weak_model_name if self.weak else ""
+
+    @property
+    def weak_sft_variants(self) -> bool:
+        return bool(self.weak and self.weak.weak_sft_variants)
 
     @property
     def strong_name(self) -> str:

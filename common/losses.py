@@ -94,3 +94,58 @@ class Unlikelihood(TokenLoss):
         others = batch.scores.scatter(-1, batch.targets[:, None], float("-inf"))
         log_one_minus_p = torch.logsumexp(others, dim=-1) - torch.logsumexp(batch.scores, dim=-1)
         return torch.where(unlikely, -log_one_minus_p, loss)
+
+
+def aux_coefficient(coef: torch.Tensor, warmup_frac: torch.Tensor, progress: float) -> torch.Tensor:
+    """α of the auxiliary confidence loss: `coef` ramped linearly from 0 over the first `warmup_frac` of training
+    (`progress`: the share of optimiser steps done), then constant; no ramp with warmup_frac 0."""
+    ramp = torch.where(warmup_frac > 0, (progress / warmup_frac.clamp(min=1e-12)).clamp(max=1.0),
+                       torch.ones_like(warmup_frac))
+    return coef * ramp
+
+
+def harden(option_scores: torch.Tensor, weak: torch.Tensor) -> torch.Tensor:
+    """The student's hardened prediction over the answer options (R x n scores), as an option index per row.
+
+    Two options: Burns et al.'s prior-matching threshold. With q the share of the batch's weak labels that are
+    option 1, t = the q-quantile of the batch's p(option 0) (softmax over the two options), and a row predicts
+    option 0 where p(option 0) >= t: about a share q of the rows then predict option 1, the weak labels' balance.
+    More options: the argmax. `weak`: R x n one-hot weak labels."""
+    if option_scores.shape[-1] != 2:
+        return option_scores.argmax(-1)
+    p0 = torch.softmax(option_scores.float(), dim=-1)[:, 0]
+    threshold = torch.quantile(p0, weak[:, 1].float().mean())
+    return (p0 < threshold).long()
+
+
+@register_loss
+class AuxiliaryConfidence(TokenLoss):
+    """Burns et al. (2023)'s auxiliary confidence loss, at the answer's first token (docs/method.md §13).
+
+    Where the first answer token is one of the row's answer options (field `options`: the first token of each
+    option's completion; the weak label is the option the target token is), its loss is
+        -(1 - α) log p(weak option) - α log p(hardened option)
+    with p the model's softmax over the vocabulary, the hardened option from `harden` over the options' scores
+    (no gradient through it), α = `aux_coefficient` of the fields `aux_coef`, `aux_warmup_frac`. Every other
+    token (the rest of the answer, EOS) and a row whose first token is no option train by likelihood, so α = 0
+    is exactly naive W2S's loss."""
+    key = "aux_confidence"
+    fields = {"options": (torch.long, ()), "aux_coef": (torch.float32, 0.0), "aux_warmup_frac": (torch.float32, 0.0)}
+
+    def __call__(self, batch: TokenBatch) -> torch.Tensor:
+        loss = -log_likelihood(batch.scores, batch.targets)
+        first = (batch.position == 0).nonzero().squeeze(-1)
+        options = batch.fields["options"][batch.row[first]]                  # R x n token ids
+        if options.numel() == 0:
+            return loss
+        weak = options == batch.targets[first, None]                         # R x n one-hot, or a zero row
+        first, options, weak = first[weak.any(-1)], options[weak.any(-1)], weak[weak.any(-1)]
+        if first.numel() == 0:
+            return loss
+        rows = batch.row[first]
+        alpha = aux_coefficient(batch.fields["aux_coef"][rows], batch.fields["aux_warmup_frac"][rows], batch.progress)
+        hard = options.gather(-1, harden(batch.scores[first].gather(-1, options).detach(), weak)[:, None])
+        log_p = torch.log_softmax(batch.scores[first], dim=-1)
+        aux = -(1 - alpha) * log_p.gather(-1, batch.targets[first, None]).squeeze(-1) \
+            - alpha * log_p.gather(-1, hard).squeeze(-1)
+        return loss.index_put((first,), aux)

@@ -77,6 +77,12 @@ def model_slug(name: str) -> str:
     return name.strip("/").replace("/", "_").replace("\\", "_")
 
 
+def weak_slug(name: str, variant_sft: bool = False) -> str:
+    """The weak supervisor in output file names: its model's slug, plus '-variant-sft' for one trained on every
+    prompt variant (--weak_sft_variants), so that the two kinds never share a file."""
+    return model_slug(name) + ("-variant-sft" if variant_sft else "")
+
+
 def inference_dtype(precision: str):
     """The dtype weights are held in for querying and evaluation: bf16 unless `precision` resolves to fp32."""
     import torch

@@ -29,6 +29,7 @@ from .models import (
     resolve_model_path,
     resolve_precision,
     training_dtype,
+    weak_slug,
 )
 from .results import plot_loss_curve, write_csv_atomic, write_results
 from .seeding import seed_everything
@@ -70,7 +71,8 @@ def reliability_temperature(task: Task, cfg: RunConfig) -> float:
 def run_name(task: Task, method: Method, cfg: RunConfig, pattern: str | None = None) -> str:
     """A method's output stem (its run_name pattern, or `pattern`) for this run's models and sampling flag."""
     pattern = pattern if pattern is not None else method.settings(task.facts).run_name
-    return pattern.format(ds=task.name_stem, weak=model_slug(cfg.weak_name), strong=model_slug(cfg.strong_name),
+    return pattern.format(ds=task.name_stem, weak=weak_slug(cfg.weak_name, cfg.weak_sft_variants),
+                          strong=model_slug(cfg.strong_name),
                           sampling=cfg.do_sampling)
 
 

@@ -30,15 +30,28 @@ def reliability_scores(answers: Sequence[Hashable], temperature: float) -> list[
     class, so k agreeing answers all get 1.0. Scores are probabilities over classes, not over rows: the row
     weights of a split question do not sum to 1.
     """
+    score_of = class_scores(Counter(answers), len(answers), temperature)
+    return [score_of[a] for a in answers]
+
+
+def candidate_score(answers: Sequence[Hashable], candidate: Hashable, temperature: float) -> float:
+    """The reliability score of `candidate` among one question's k answers: the same softmax over the distinct
+    answers, with the candidate as one more class of count 0 if no answer is it (then its score is below every
+    given answer's). For a candidate among the answers it equals that answer's `reliability_scores` value. Used to
+    score naive W2S's weak label by the variants' answers (rw_naive_rows, docs/method.md §13)."""
+    counts = Counter(answers)
+    counts[candidate] += 0  # a class of its own, with no vote, if no answer is it
+    return class_scores(counts, len(answers), temperature)[candidate]
+
+
+def class_scores(counts: Counter, k: int, temperature: float) -> dict:
+    """softmax over the classes of (count / k) / temperature: class -> score."""
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    counts = Counter(answers)
-    k = len(answers)
     logits = np.array([counts[a] / k / temperature for a in counts])
     probs = np.exp(logits - logits.max())
     probs /= probs.sum()
-    score_of = dict(zip(counts, probs))
-    return [float(score_of[a]) for a in answers]
+    return {a: float(p) for a, p in zip(counts, probs)}
 
 
 def add_question_statistics(rows: pd.DataFrame, temperature: float, question_col: str = "question_id",

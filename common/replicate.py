@@ -25,7 +25,6 @@ import pandas as pd
 from .config import NON_NEGATIVE, MethodArgs, arg, parse_dataclasses
 from .errors import UserError, run_cli
 from .methods import discover_methods, get_method, method_of_record, sampling_of_record
-from .models import model_slug
 from .tasks import task_class
 
 PAPER_METHODS = ["weak", "naive", "ceiling", "uf", "rw", "rw_unlikelihood"]
@@ -142,7 +141,7 @@ def write_report(args: ReplicateArgs, task, roots: list[Path], log: list[dict], 
                  hook_lines: list[str]) -> Path:
     from .figures import entropy_figure, reliability_figure
     from .results_table import add_pgr, aggregate, collect
-    from .weak_answers import load_entropy_rows
+    from .weak_answers import entropy_csv_name, load_entropy_rows
 
     out = Path(args.output_dir)
     table = add_pgr(collect([out]))
@@ -151,13 +150,14 @@ def write_report(args: ReplicateArgs, task, roots: list[Path], log: list[dict], 
     (out / "results_table.md").write_text(summary.to_markdown(index=False, disable_numparse=True) + "\n")
     stats, figures = [], []
     for seed, root in zip(args.seeds, roots):
-        weak = next((r["config"]["weak_model_name"] for r in map(json.loads, map(Path.read_text,
-                     sorted(root.glob("results/*.json")))) if r["config"].get("weak_model_name")), None)
+        weak = next((r["config"] for r in map(json.loads, map(Path.read_text, sorted(root.glob("results/*.json"))))
+                     if r["config"].get("weak_model_name")), None)
         if weak is None:
             continue  # only the ceiling ran: no weak answers to describe
-        if not (root / task.output_names(model_slug(weak))["entropy_csv"]).exists():
+        weak, variant_sft = weak["weak_model_name"], bool(weak.get("weak_sft_variants"))
+        if not (root / entropy_csv_name(task, weak, variant_sft)).exists():
             continue  # no method of this replication asked for variant answers
-        rows = load_entropy_rows(task, weak, root)
+        rows = load_entropy_rows(task, weak, root, variant_sft)
         stats.append({"seed": seed, **weak_answer_statistics(task, rows)})
         figures += entropy_figure(task, rows, weak, out / "figures" / f"seed_{seed}")[1][-1:]
         figures += reliability_figure(task, rows, weak, out / "figures" / f"seed_{seed}")[1][-1:]

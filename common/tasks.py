@@ -181,6 +181,25 @@ class Task:
         """The normalised answer whose agreement is counted, as text, or `facts.invalid_answer`."""
         raise NotImplementedError
 
+    # ---- hooks of the controls and baselines (docs/method.md §13); a dataset without one cannot run them ----
+    def answer_options(self, row) -> list[str] | None:
+        """The answer options of a transfer question as weak labels name them (cleaned, the form `naive_example`
+        takes): e.g. ["negative", "positive"] or ["A", "B", "C", "D"], in the order of parse_eval's labels; None
+        for a free-form answer (GSM8K). Used where a method scores the options at the answer position."""
+        return None
+
+    def naive_answer_key(self, row, weak_label: str) -> str:
+        """The answer key (as `answer_key` gives for the variants) of a weak label to the naive prompt, so that it
+        can be scored among the question's variant answers; `facts.invalid_answer` if it names no answer."""
+        raise UserError(f"{self.name} does not map a naive weak label to its variants' answer keys "
+                        "(Task.naive_answer_key): rw_naive_rows cannot run on it")
+
+    def variant_sft_completion(self, variant_row) -> str:
+        """The gold answer to a variant prompt in the weak supervisor's answer format (what weak_sft_example's
+        completion is to its prompt), for --weak_sft_variants."""
+        raise UserError(f"{self.name} has no gold answer for its prompt variants (Task.variant_sft_completion): "
+                        "--weak_sft_variants cannot run on it")
+
     # ---- evaluation ----
     def eval_prompt(self, row) -> str:
         raise NotImplementedError

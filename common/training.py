@@ -83,6 +83,16 @@ def joint_token_ids(tokenizer, prompt: str, completion: str, add_special_tokens:
     return ids, boundary
 
 
+def first_answer_tokens(tokenizer, prompt: str, completions: Sequence[str]) -> list[int]:
+    """The first trained token of each completion after `prompt`, as `tokenize_completion` cuts it (-1 for an
+    empty completion): e.g. the tokens of the answer options at the answer position."""
+    out = []
+    for completion in completions:
+        ids, boundary = joint_token_ids(tokenizer, prompt, completion)
+        out.append(ids[boundary] if boundary < len(ids) else -1)
+    return out
+
+
 def tokenize_completion(tokenizer, prompt: str, completion: str, max_length: int, train_eos: bool = True
                         ) -> dict | None:
     """Token ids and labels of one SFT example: only the completion (and its EOS) is trained.

@@ -9,6 +9,9 @@
 Both are produced on demand by whichever method needs them first and resumable: every answer is cached in
 `cache/<csv stem>.jsonl` under the weak model's identity (common/generation.py), so a later method, or the same
 one re-run, asks the weak model nothing twice (re-weighting no longer needs uncertainty filtering to have run).
+- **Weak confidence**: the weak model's own probability of its naive answer, from that one query (the
+  confidence methods' signal), cached in `cache/<weak-label csv stem>_confidence.json`.
+
 The keep rule of uncertainty filtering and the rows re-weighting trains on are here too: the methods, the
 replication report, the figures and the notebooks all apply these functions.
 """
@@ -20,10 +23,10 @@ from . import distributed
 from .config import RunConfig
 from .data import Example, read_csv_checked
 from .errors import UserError
-from .models import model_slug
+from .models import weak_slug
 from .pipelines import query_weak, reliability_temperature, variant_count
 from .reliability import add_question_statistics, filter_by_entropy, median_threshold
-from .results import write_csv_atomic
+from .results import write_atomic_text, write_csv_atomic
 from .tasks import InvalidAnswers, Task, output_root
 
 # the entropy CSV's fixed columns; every dataset adds its `entropy_extra_columns` after question_id
@@ -38,7 +41,7 @@ def entropy_csv_columns(task: Task) -> list[str]:
 
 def answer_file(task: Task, cfg: RunConfig, kind: str) -> Path:
     """The path of the weak-label CSV (`kind` "naive_csv") or the entropy CSV ("entropy_csv") of this run."""
-    return output_root(task, cfg) / task.output_names(model_slug(cfg.weak_name))[kind]
+    return output_root(task, cfg) / task.output_names(weak_slug(cfg.weak_name, cfg.weak_sft_variants))[kind]
 
 
 # ------------------------------------------------------------------------------------------------ weak labels
@@ -56,7 +59,7 @@ def weak_labels(task: Task, cfg: RunConfig, transfer: pd.DataFrame) -> pd.DataFr
         write_csv_atomic(labelled, path)
     right = [task.parse_eval(w, r) == task.eval_label(r)
              for w, r in zip(labelled["weak_label"], labelled.itertuples(index=False))]
-    return labelled.assign(weak_right=right)
+    return labelled.assign(weak_right=right, weak_output=outputs)
 
 
 # --------------------------------------------------------------------------------------------- variant answers
@@ -92,9 +95,14 @@ def read_entropy_csv_at(task: Task, path: Path) -> pd.DataFrame:
                             dtype={c: str for c in ENTROPY_TEXT_COLUMNS})
 
 
-def load_entropy_rows(task: Task, weak_model: str, run_dir: Path) -> pd.DataFrame:
-    """The entropy CSV a run wrote in `run_dir` (the dataset folder, or OUTPUT_DIR/<dataset>) for `weak_model`."""
-    return read_entropy_csv_at(task, Path(run_dir) / task.output_names(model_slug(weak_model))["entropy_csv"])
+def load_entropy_rows(task: Task, weak_model: str, run_dir: Path, variant_sft: bool = False) -> pd.DataFrame:
+    """The entropy CSV a run wrote in `run_dir` (the dataset folder, or OUTPUT_DIR/<dataset>) for `weak_model`
+    (trained on every prompt variant with `variant_sft`)."""
+    return read_entropy_csv_at(task, Path(run_dir) / entropy_csv_name(task, weak_model, variant_sft))
+
+
+def entropy_csv_name(task: Task, weak_model: str, variant_sft: bool = False) -> str:
+    return task.output_names(weak_slug(weak_model, variant_sft))["entropy_csv"]
 
 
 def drop_questions_with_invalid(rows: pd.DataFrame, invalid: str) -> pd.DataFrame:
@@ -149,3 +157,66 @@ def variant_training_set(inputs, kept: pd.DataFrame, n_queried: int, n_usable: i
     examples = [multi_query_example(inputs.task, r) for r in trained.itertuples(index=False)]
     return TrainingSet(examples, extra, right=list(trained["model_pred"] == trained["gold"]),
                        questions=list(trained["question_id"]))
+
+
+# ------------------------------------------------------------------------------------------ weak confidence
+
+def weak_confidence(task: Task, cfg: RunConfig, labelled: pd.DataFrame) -> list[float]:
+    """The weak model's confidence in each of its naive answers (`labelled`: `weak_labels`' frame), from the one
+    query: with answer options (Task.answer_options), softmax over the options of their log-likelihoods after the
+    naive prompt (each option written as the weak model wrote its answer: its output's leading whitespace, then
+    the option), taken at the option the weak label names; NaN where it names none. Free-form answers: exp of the
+    mean token log-probability of the weak model's own output (a geometric-mean token probability). In [0, 1].
+    Cached under the weak model's identity (the adapter's hash) and the weak labels."""
+    import json
+
+    from .pipelines import weak_identity
+
+    identity = weak_identity(task, cfg, 0)
+    path = answer_file(task, cfg, "naive_csv")
+    cache = output_root(task, cfg) / "cache" / f"{path.stem}_confidence.json"
+    key = {"identity": identity, "weak_labels": list(labelled["weak_label"])}
+    if cache.exists():
+        stored = json.loads(cache.read_text())
+        if {k: stored.get(k) for k in key} == json.loads(json.dumps(key)):
+            return stored["confidence"]
+    confidence = None
+    if distributed.is_main():
+        confidence = score_weak_answers(task, cfg, labelled)
+        write_atomic_text(cache, json.dumps({**key, "confidence": confidence}))
+    distributed.barrier()
+    return confidence if confidence is not None else json.loads(cache.read_text())["confidence"]
+
+
+def score_weak_answers(task: Task, cfg: RunConfig, labelled: pd.DataFrame) -> list[float]:
+    import math
+
+    import torch
+    from tqdm.auto import tqdm
+
+    from .models import inference_dtype, load_model_and_tokenizer, resolve_model_path
+    from .pipelines import weak_adapter_dir
+    from .scoring import full_scores, option_ids
+
+    model, tokenizer = load_model_and_tokenizer(resolve_model_path(cfg.weak_name, cfg.weak.weak_model_path),
+                                                str(weak_adapter_dir(task, cfg)), inference_dtype(cfg.run.precision),
+                                                cfg.run.device_map)
+    out = []
+    for row in tqdm(list(labelled.itertuples(index=False)), desc="weak confidence", disable=None):
+        prompt, output = task.naive_query_prompt(row), str(row.weak_output)
+        options = task.answer_options(row)
+        with torch.no_grad():
+            if options is None:
+                tokens = len(option_ids(tokenizer, prompt, [output])[0][1])
+                out.append(math.exp(full_scores(model, tokenizer, prompt, [output])[0] / tokens) if tokens else
+                           float("nan"))
+                continue
+            named = [task.parse_eval(o, row) for o in options]
+            chosen = task.parse_eval(row.weak_label, row)
+            if chosen not in named:
+                out.append(float("nan"))
+                continue
+            lead = output[:len(output) - len(output.lstrip())]
+            scores = torch.tensor(full_scores(model, tokenizer, prompt, [lead + o for o in options]))
+            out.append(float(torch.softmax(scores, dim=0)[named.index(chosen)]))
+    return out

@@ -123,6 +123,16 @@ class EthicsTask(Task):
         """The multi-query rule: first token of the first line, '.,' stripped, lower-cased -> "0" / "1" / "-1"."""
         return str(word_to_label(first_word(output, ".,"), variant_row.is_short))
 
+    # ---- the controls' hooks ----
+    def answer_options(self, row):
+        return list(answer_words(row.is_short))
+
+    def naive_answer_key(self, row, weak_label):
+        return self.answer_key(row, weak_label)
+
+    def variant_sft_completion(self, variant_row):
+        return f" {answer_words(variant_row.is_short)[int(variant_row.label)]} "
+
     # ---- evaluation ----
     def eval_prompt(self, row):
         return multi_query_text(row.input, row.is_short, swapped=False, eval_form=True)

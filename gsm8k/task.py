@@ -160,6 +160,9 @@ class GSM8KTask(Task):
     def answer_key(self, variant_row, output):
         return str(self.parse(output))
 
+    def naive_answer_key(self, row, weak_label):
+        return str(self.parse(weak_label))
+
     # ---- evaluation ----
     def eval_prompt(self, row):
         return f"{INSTRUCTION} Question: {row.question}. ### Answer:"

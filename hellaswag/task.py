@@ -94,10 +94,24 @@ class HellaSwagTask(Task):
     def answer_key(self, variant_row, output):
         """The ending *text* chosen (agreement is on content, not on the letter), or "None". The original's rule:
         strip ".-_ " (not newlines), then the first character, upper-cased, must be A-D, so "\\nA" is "None"."""
+        return self.chosen_ending(output, variant_row.shown_endings)
+
+    # ---- the controls' hooks ----
+    def answer_options(self, row):
+        return list(LETTERS)
+
+    def naive_answer_key(self, row, weak_label):
+        """The ending the naive answer's letter points to (the naive prompt shows the endings in their order)."""
+        return self.chosen_ending(weak_label, row.endings)
+
+    def chosen_ending(self, output: str, endings: list[str]) -> str:
         text = output.strip(".-_ ")
         if not text or text[0].upper() not in LETTERS:
             return self.facts.invalid_answer
-        return variant_row.shown_endings[LETTERS.index(text[0].upper())]
+        return endings[LETTERS.index(text[0].upper())]
+
+    def variant_sft_completion(self, variant_row):
+        return f" {LETTERS[variant_row.target]}. {variant_row.gold}"
 
     # ---- evaluation ----
     def eval_prompt(self, row):

@@ -128,6 +128,18 @@ class MMLUTask(Task):
             return self.facts.invalid_answer
         return str(variant_row.options[variant_row.perm[LETTERS.index(letter)]])
 
+    # ---- the controls' hooks ----
+    def answer_options(self, row):
+        return list(LETTERS)
+
+    def naive_answer_key(self, row, weak_label):
+        """The option text the naive answer's letter points to (the naive prompt shows A-D in their order)."""
+        letter = first_choice_letter(weak_label, case_sensitive=False)
+        return str(getattr(row, letter)) if letter else self.facts.invalid_answer
+
+    def variant_sft_completion(self, variant_row):
+        return f"{variant_row.target} "  # the letter of the gold option in this variant's order
+
     # ---- evaluation ----
     def eval_prompt(self, row):
         return query_prompt(row.subject, row.input, [row.A, row.B, row.C, row.D])

@@ -97,6 +97,16 @@ class SST2Task(Task):
         """The first word, lower-cased, punctuation stripped: "positive" -> "1", "negative" -> "0", else "-1"."""
         return str(word_to_label(first_word(output, ".,!?;:'\"")))
 
+    # ---- the controls' hooks ----
+    def answer_options(self, row):
+        return list(WORDS)
+
+    def naive_answer_key(self, row, weak_label):
+        return self.answer_key(row, weak_label)
+
+    def variant_sft_completion(self, variant_row):
+        return f" {WORDS[int(variant_row.gold)]}"
+
     # ---- evaluation ----
     def eval_prompt(self, row):
         return prompt(row.sentence)
