@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DIR := runs/demo
 REPLICATE_DIR := runs/replicate
+STUDY_DIR := runs/study
 
-.PHONY: setup demo replicate test test-gpu lint clean-demo
+.PHONY: setup demo replicate study test test-gpu lint clean-demo
 
 setup: $(VENV)/.setup-done
 
@@ -26,6 +27,10 @@ demo: setup
 replicate: setup
 	$(PY) replicate.py --task sst2 --seeds 1 2 3 --output_dir $(REPLICATE_DIR) \
 		--stage_config sst2/replication.yaml --weight_unlike 1.0 --safety_n_test 50
+
+# The study of issue 20 (sst2/study.yaml), resumable; small outputs to study/ (commit); STUDY_FLAGS="--max_minutes 120"
+study: setup
+	$(PY) -m common.study --config sst2/study.yaml --output_dir $(STUDY_DIR) --publish_dir study $(STUDY_FLAGS)
 
 test: setup
 	$(PY) -m pytest -q tests

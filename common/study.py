@@ -10,8 +10,8 @@ quality x how hard the student fits x a variant-robust weak supervisor, with pai
 The config (sst2/study.yaml documents every key) declares the cells: one per (weak level: the weak supervisor's
 --train_limit; its prompts: the base prompt or --weak_sft_variants; the students' --epochs), id
 `weak<level>-<base|var>-ep<epochs>`, and the methods each runs. For each seed, then each cell, into
-OUTPUT_DIR/cells/<cell>/seed_<s>/<task>/: the weak supervisor, then the cell's methods (those that take it with
---do_sampling), every stage with --config OUTPUT_DIR/stage_flags.yaml (the config's stage_flags) and the cell's
+OUTPUT_DIR/cells/<cell>/seed_<s>/<task>/: the weak supervisor, then the cell's methods (with --do_sampling where a
+method takes it), every stage with --config OUTPUT_DIR/stage_flags.yaml (the config's stage_flags) and the cell's
 flags on its command line. A run whose results exist (method key and sampling flag) is never run again, so a killed
 or stopped study resumes; an error stops it. The weak supervisor is trained once per (level, prompts, seed): a cell
 of another epoch setting gets a copy of its adapter, answer caches (keyed by the adapter's sha256, so the weak model
@@ -130,9 +130,11 @@ def load_study(path: str) -> Study:
         keys = tuple(k for k in dict.fromkeys(keys) if k != "weak")  # the weak supervisor always runs, first
         need(set(keys) <= set(methods), f"unknown methods {sorted(set(keys) - set(methods))}; registered: "
                                         f"{', '.join(methods)}")
+        only = s.get("levels", levels)
+        need(set(only) <= set(levels), f"epoch_settings levels {sorted(set(only) - set(levels))} are no weak_levels")
         for variants in (False, True):
-            cells += [Cell(int(level), variants, float(s["epochs"]), keys) for level in levels
-                      if not variants or (level in var_levels and s.get("variants", True))]
+            cells += [Cell(int(level), variants, float(s["epochs"]), keys) for level in levels if level in only
+                      and (not variants or (level in var_levels and s.get("variants", True)))]
     if problems:
         raise UserError(f"{path}: " + "; ".join(dict.fromkeys(problems)))
     return Study(raw.get("task", "sst2"), raw.get("seeds", [1, 2, 3]), raw.get("do_sampling", True),
@@ -169,15 +171,16 @@ def copy_from_sibling(out: Path, cell: Cell, seed: int, key: str, sampling: bool
     """The weak supervisor of another cell with the same (level, prompts, seed), or the ceiling of another cell with
     the same (epochs, seed), copied into this cell if one has finished; its record, else None."""
     if key == "weak":
-        same = lambda other: (other.level, other.variants) == (cell.level, cell.variants)  # noqa: E731
+        shared_by = ("level", "variants")
     elif WeakModelArgs not in get_method(key).flags and get_method(key).trains == "strong":
-        same = lambda other: other.epochs == cell.epochs  # noqa: E731
+        shared_by = ("epochs",)
     else:
         return None
     dst = out / "cells" / cell.id / f"seed_{seed}" / task
     for src in sorted((out / "cells").glob(f"*/seed_{seed}/{task}")):
         other = Cell.parse(src.parts[-3])
-        record = other and other.id != cell.id and same(other) and finished_run(src, key, sampling)
+        same = other and other.id != cell.id and all(getattr(other, a) == getattr(cell, a) for a in shared_by)
+        record = same and finished_run(src, key, sampling)
         if record:
             stem = record["settings"]["run_name"]
             files = [*(src / "models" / record["adapter"]).rglob("*"), *(src / "cache").rglob("*"),
@@ -259,60 +262,67 @@ def cell_summaries(table: pd.DataFrame) -> pd.DataFrame:
         rows.append({"cell": cell, "method_key": key, "method": g["method"].iloc[0], "seeds": len(g),
                      "accuracy": mean_std(g["accuracy"]), "minus naive": mean_std(g["minus_naive"].dropna()),
                      "mean minus naive": g["minus_naive"].mean(), "training labels right":
-                     mean_std(g["label_accuracy"].dropna()), "verdict": "" if key == "naive" else verdict(g["minus_naive"])})
+                     mean_std(g["label_accuracy"].dropna()), "verdict": "" if key in ("weak", "naive") else verdict(g["minus_naive"])})
     return pd.DataFrame(rows)
 
 
+def colour(plt, i: int):
+    """Distinct hues first (tab20's dark shades), then their light shades."""
+    return plt.get_cmap("tab20")((2 * i) % 20 + (2 * i) // 20 % 2)
+
+
+def finish(plt, fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.savefig(path, bbox_inches="tight", dpi=120)
+    plt.close(fig)
+
+
 def diff_figure(table: pd.DataFrame, epochs: float, path: Path, title: str) -> None:
-    """x: measured weak accuracy (mean over seeds); y: mean paired difference to naive W2S, bars: std over seeds."""
+    """x: measured weak accuracy (mean over seeds); y: mean paired difference to naive W2S, bars: std over seeds;
+    one line per method and kind of weak supervisor (dashed, squares: trained on the variants)."""
     plt = pyplot()
     sub = table[(table["epochs"] == epochs) & ~table["method_key"].isin(["weak", "naive", "ceiling"])]
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    keys = list(dict.fromkeys(sub["method_key"]))
+    keys, every = list(dict.fromkeys(sub["method_key"])), list(dict.fromkeys(table["method_key"]))
     for i, key in enumerate(keys):
         oracle, dodge = key == "oracle_filter", 0.0015 * (i - (len(keys) - 1) / 2)  # side by side, not on top
         for prompts, g in sub[sub["method_key"] == key].groupby("weak_prompts"):
             s = g.groupby("weak_level").agg(x=("weak_accuracy", "mean"), y=("minus_naive", "mean"),
                                             e=("minus_naive", "std")).sort_values("x")
-            label = "oracle (upper bound of any filter)" if oracle else g["method"].iloc[0]
-            ax.errorbar(s["x"] + dodge, s["y"], yerr=s["e"].fillna(0), capsize=3, color="black" if oracle else
-                        plt.get_cmap("tab20")(i % 20), lw=2.5 if oracle else 1.2, marker="s" if prompts == "variants"
-                        else "o", ls="--" if prompts == "variants" else "-",
-                        label=label + (" [weak trained on variants]" if prompts == "variants" else ""))
+            label = ("oracle (upper bound of any filter)" if oracle else g["method"].iloc[0]) + \
+                (" [weak trained on variants]" if prompts == "variants" else "")
+            ax.errorbar(s["x"] + dodge, s["y"], yerr=s["e"].fillna(0), capsize=3, label=label,
+                        color="black" if oracle else colour(plt, every.index(key)), lw=2.5 if oracle else 1.2,
+                        marker="s" if prompts == "variants" else "o", ls="--" if prompts == "variants" else "-")
     ax.axhline(0, color="grey", lw=1, ls=":")
-    ax.set_xlabel("weak supervisor's measured test accuracy (mean over seeds; methods dodged sideways)")
-    ax.set_ylabel("test accuracy − naive W2S's, same seed (mean ± std)")
-    ax.set_title(f"{title}: students trained {epochs:g} epoch(s)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    fig.savefig(path, bbox_inches="tight", dpi=120)
-    plt.close(fig)
+    finish(plt, fig, ax, path, "weak supervisor's measured test accuracy (mean over seeds; methods dodged sideways)",
+           "test accuracy − naive W2S's, same seed (mean ± std)", f"{title}: students trained {epochs:g} epoch(s)")
 
 
 def labels_figure(table: pd.DataFrame, path: Path, title: str) -> None:
-    """Training-label accuracy against test accuracy, one point per (method, cell), means over seeds."""
+    """Training labels right against test accuracy, one point per (method, cell), means over seeds."""
     plt = pyplot()
     points = table.dropna(subset=["label_accuracy"]).groupby(["cell", "method_key"], sort=False).agg(
         method=("method", "first"), epochs=("epochs", "first"), prompts=("weak_prompts", "first"),
         x=("label_accuracy", "mean"), y=("accuracy", "mean")).reset_index()
     markers = dict(zip(sorted(points["epochs"].unique()), "o^sDv"))
-    fig, ax = plt.subplots(figsize=(8, 6))
-    for i, (key, g) in enumerate(points.groupby("method_key", sort=False)):
-        color = plt.get_cmap("tab20")(i % 20)
+    fig, ax, every = *plt.subplots(figsize=(8, 6)), list(dict.fromkeys(table["method_key"]))
+    for key, g in points.groupby("method_key", sort=False):
+        i = every.index(key)
         for (epochs, prompts), h in g.groupby(["epochs", "prompts"]):
-            ax.scatter(h["x"], h["y"], marker=markers[epochs], edgecolors=color, s=45,
-                       facecolors="none" if prompts == "variants" else color)
-        ax.scatter([], [], color=color, label=g["method"].iloc[0])
+            ax.scatter(h["x"], h["y"], marker=markers[epochs], edgecolors=colour(plt, i), s=45,
+                       facecolors="none" if prompts == "variants" else colour(plt, i))
+        ax.scatter([], [], color=colour(plt, i), label=g["method"].iloc[0])
+    for epochs, marker in markers.items():
+        ax.scatter([], [], marker=marker, color="grey", label=f"{epochs:g} epoch(s)")
+    ax.scatter([], [], facecolors="none", edgecolors="grey", label="hollow: weak trained on variants")
     low = min(points["x"].min(), points["y"].min(), 0.5) if len(points) else 0.5
-    ax.plot([low, 1], [low, 1], color="grey", lw=1, ls=":", label="test accuracy = label accuracy")
-    ax.set_xlabel("training labels right (mean over seeds)")
-    ax.set_ylabel("test accuracy (mean over seeds)")
-    ax.set_title(f"{title}: markers " + ", ".join(f"{m} {e:g} epoch(s)" for e, m in markers.items())
-                 + "; hollow: weak trained on variants", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    fig.savefig(path, bbox_inches="tight", dpi=120)
-    plt.close(fig)
+    ax.plot([low, 1], [low, 1], color="grey", lw=1, ls=":", label="test accuracy = labels right")
+    finish(plt, fig, ax, path, "training labels right (mean over seeds)", "test accuracy (mean over seeds)",
+           f"{title}: each method's training labels and test accuracy, per cell")
 
 
 def cpu_name() -> str:
@@ -328,12 +338,15 @@ def write_report(out: Path, publish_dir: str, table: pd.DataFrame, command: str,
     cells_md = []
     for cell, g in table.groupby("cell", sort=False):
         weak = g[g["method_key"] == "weak"]["accuracy"]
-        cells_md += [f"### {cell}", "", f"weak supervisor's accuracy: {mean_std(weak)} ({len(weak)} seeds)", "",
+        cells_md += [f"### {cell}", "", f"weak supervisor's accuracy: {mean_std(weak)} (seeds: {len(weak)})", "",
                      markdown(summary[summary["cell"] == cell].drop(columns=["cell", "method_key", "mean minus naive"])),
                      "", markdown(paired_differences(g)), ""]
     (out / "cells.md").write_text("\n".join(cells_md))
-    figures = [f"fig_diff_ep{e:g}.png" for e in sorted(table["epochs"].unique())] + ["fig_labels_vs_accuracy.png"]
-    for epochs, name in zip(sorted(table["epochs"].unique()), figures):
+    students = sorted(table[~table["method_key"].isin(["weak", "naive", "ceiling"])]["epochs"].unique())
+    figures = [f"fig_diff_ep{e:g}.png" for e in students] + ["fig_labels_vs_accuracy.png"]
+    for stale in out.glob("fig_diff_ep*.png"):  # an epoch setting without students now draws none
+        stale.unlink()
+    for epochs, name in zip(students, figures):
         diff_figure(table, epochs, out / name, title)
     labels_figure(table, out / figures[-1], title)
     weak = table[table["method_key"] == "weak"].drop_duplicates(["weak_level", "weak_prompts", "seed"])
@@ -387,6 +400,19 @@ def publish(out: Path, publish_dir: str) -> None:
             shutil.copy2(f, target)
 
 
+def check_same_settings(config: str, out: Path) -> None:
+    """Runs of one output folder share their settings: a config whose stage settings differ from those of the runs
+    already there is refused (their numbers would not compare)."""
+    used = out / "study.yaml"
+    if used.exists() and any(out.glob("cells/*/seed_*/*/results/*.json")):
+        before, now = load_settings_file(used), load_settings_file(Path(config))
+        changed = [k for k in ("task", "stage_flags", "weak_flags", "do_sampling", "weight_unlike")
+                   if before.get(k) != now.get(k)]
+        if changed:
+            raise UserError(f"{config} changes {changed} of the runs in {out} ({used}): use a new --output_dir "
+                            "(and --publish_dir), or put those settings back")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     (args,) = parse_dataclasses([StudyArgs], argv, __doc__)
@@ -398,6 +424,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report_only:
         import yaml
 
+        check_same_settings(args.config, out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "stage_flags.yaml").write_text(yaml.safe_dump(study.stage_flags, sort_keys=False))
         shutil.copyfile(args.config, out / "study.yaml")

@@ -17,6 +17,7 @@ replication report, the figures and the notebooks all apply these functions.
 """
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import distributed
@@ -189,9 +190,7 @@ def weak_confidence(task: Task, cfg: RunConfig, labelled: pd.DataFrame) -> list[
 
 
 def score_weak_answers(task: Task, cfg: RunConfig, labelled: pd.DataFrame) -> list[float]:
-    import math
-
-    import torch
+    """`weak_confidence` computed: the weak model scores the options (or its own output) after each naive prompt."""
     from tqdm.auto import tqdm
 
     from .models import inference_dtype, load_model_and_tokenizer, resolve_model_path
@@ -205,18 +204,29 @@ def score_weak_answers(task: Task, cfg: RunConfig, labelled: pd.DataFrame) -> li
     for row in tqdm(list(labelled.itertuples(index=False)), desc="weak confidence", disable=None):
         prompt, output = task.naive_query_prompt(row), str(row.weak_output)
         options = task.answer_options(row)
-        with torch.no_grad():
-            if options is None:
-                tokens = len(option_ids(tokenizer, prompt, [output])[0][1])
-                out.append(math.exp(full_scores(model, tokenizer, prompt, [output])[0] / tokens) if tokens else
-                           float("nan"))
-                continue
-            named = [task.parse_eval(o, row) for o in options]
-            chosen = task.parse_eval(row.weak_label, row)
-            if chosen not in named:
-                out.append(float("nan"))
-                continue
-            lead = output[:len(output) - len(output.lstrip())]
-            scores = torch.tensor(full_scores(model, tokenizer, prompt, [lead + o for o in options]))
-            out.append(float(torch.softmax(scores, dim=0)[named.index(chosen)]))
+        if options is None:
+            tokens = len(option_ids(tokenizer, prompt, [output])[0][1])
+            out.append(mean_token_confidence(full_scores(model, tokenizer, prompt, [output])[0], tokens))
+            continue
+        named = [task.parse_eval(o, row) for o in options]
+        chosen = task.parse_eval(row.weak_label, row)
+        if chosen not in named:
+            out.append(float("nan"))
+            continue
+        lead = output[:len(output) - len(output.lstrip())]  # the options written as the weak model wrote its answer
+        out.append(option_confidence(full_scores(model, tokenizer, prompt, [lead + o for o in options]),
+                                     named.index(chosen)))
     return out
+
+
+def option_confidence(log_likelihoods: list[float], chosen: int) -> float:
+    """softmax over the options of their log-likelihoods (nats), at option `chosen`."""
+    scores = np.asarray(log_likelihoods, dtype=float)
+    probs = np.exp(scores - scores.max())
+    return float(probs[chosen] / probs.sum())
+
+
+def mean_token_confidence(log_likelihood: float, tokens: int) -> float:
+    """exp(log_likelihood / tokens): the geometric mean of a free-form answer's token probabilities; NaN for an
+    empty answer."""
+    return float(np.exp(log_likelihood / tokens)) if tokens else float("nan")

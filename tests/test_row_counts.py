@@ -63,11 +63,14 @@ def offline(monkeypatch):
     return seen
 
 
-def run(key, task_cls, monkeypatch, keys=None, **values):
-    """Method `key` on the dataset's sample files, its weak answers' keys given by `keys` (fake_keys)."""
+def run(key, task_cls, monkeypatch, keys=None, hooks=None, **values):
+    """Method `key` on the dataset's sample files, its weak answers' keys given by `keys` (fake_keys), other task
+    hooks replaced by `hooks` (name -> function)."""
     cfg = make_config(key, task_cls, **values)
     task = task_cls(task_cls.folder / "sample", cfg)
     monkeypatch.setattr(task, "answer_key", keys or fake_keys(task, task.facts.k))
+    for name, hook in (hooks or {}).items():
+        monkeypatch.setattr(task, name, hook)
     if task_cls.facts.name == "gsm8k":
         task.paraphraser = lambda qs: [[f"{q} ({i})" for i in range(task.facts.k)] for q in qs]
     runner.run_method(task, cfg, get_method(key))

@@ -1,0 +1,202 @@
+"""The study driver (common/study.py) without training: a fake stage writes results like the real one, with
+accuracies chosen so that UF beats naive W2S in every seed and RW is within the seed spread."""
+import json
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from common import study as study_module
+from common.errors import UserError
+from common.replicate import finished_run
+
+LEVELS = {50: 0.65, 150: 0.75}
+UF_GAIN = {1: 0.032, 2: 0.034, 3: 0.036}         # above naive in every seed: beyond the spread
+RW_GAIN = {1: 0.010, 2: -0.010, 3: 0.005}        # both signs: within the spread
+
+
+def naive_accuracy(seed, level, variants, epochs):
+    return 0.70 + LEVELS[level] / 10 + 0.01 * seed + 0.02 * variants + 0.01 * (epochs > 1)
+
+
+def accuracy(key, seed, level, variants, epochs):
+    base = naive_accuracy(seed, level, variants, epochs)
+    return {"weak": LEVELS[level] + 0.01 * seed + 0.02 * variants, "ceiling": 0.9, "uf": base + UF_GAIN[seed],
+            "rw": base + RW_GAIN[seed], "rw_unlikelihood": base - 0.001, "oracle_filter": base + 0.05}.get(key, base)
+
+
+def parse(argv):
+    """--flag value(s) pairs; a flag without a value is True."""
+    flags, name = {}, None
+    for token in argv:
+        if token.startswith("--"):
+            name = token[2:]
+            flags[name] = True
+        else:
+            flags[name] = token if flags[name] is True else f"{flags[name]} {token}"
+    return flags
+
+
+@pytest.fixture
+def fake_stage(monkeypatch):
+    """Replaces the driver's run_stage; records (cell, seed, key, flags) of every call."""
+    calls = []
+    real = study_module.method_flags
+    if "weak_sft_variants" not in real("weak", None):  # the flag is being added: let the driver pass it already
+        monkeypatch.setattr(study_module, "method_flags", lambda key, task_cls: real(key, task_cls) | (
+            {"weak_sft_variants"} if "weak_model_name" in real(key, task_cls) else set()))
+
+    def run_stage(task_cls, method, argv):
+        flags, key = parse(argv), method.key
+        assert Path(flags["config"]).exists()
+        out = Path(flags["output_dir"])
+        calls.append((out.parent.name, int(flags["seed"]), key, flags))
+        root = out / "sst2"
+        seed, level, epochs = int(flags["seed"]), int(flags["train_limit"]), float(flags["epochs"])
+        acc = accuracy(key, seed, level, "weak_sft_variants" in flags, epochs)
+        stem = f"{key}_sampling={'do_sampling' in flags}"
+        record = {"dataset": "sst2", "n": 872, "accuracy": acc, "method": method.label, "method_key": key,
+                  "do_sampling": "do_sampling" in flags, "settings": {"run_name": stem},
+                  "config": {"seed": seed, "epochs": epochs, "train_limit": level, "do_sampling": "do_sampling" in flags,
+                             "weak_model_name": "SmolLM2-135M", "strong_model_name": "Gemma3-270M"},
+                  "training_label_accuracy": {"naive": 0.7, "uf": 0.8 + 0.01 * seed}.get(key),
+                  "training_label_accuracy_weighted": None}
+        if key == "weak":
+            record["adapter"] = "weak-adapter"
+            (root / "models" / "weak-adapter").mkdir(parents=True)
+            (root / "models" / "weak-adapter" / "adapter_model.safetensors").write_text(f"weights {level}")
+            (root / "cache").mkdir()
+            (root / "cache" / "weak_labels.jsonl").write_text("{}\n")
+            (root / "weak_labels.csv").write_text("a,b\n")
+        (root / "results").mkdir(parents=True, exist_ok=True)
+        (root / "results" / f"{stem}_predictions.csv").write_text("label,prediction\n")
+        (root / "results" / f"{stem}.txt").write_text(f"Accuracy: {acc}\n")
+        (root / "results" / f"{stem}.json").write_text(json.dumps(record))
+        return {"accuracy": acc}
+
+    monkeypatch.setattr(study_module, "run_stage", run_stage)
+    return calls
+
+
+def write_config(path, **changes):
+    config = {"task": "sst2", "seeds": [1, 2, 3], "weight_unlike": 1.0, "stage_flags": {"transfer_limit": 20, "k": 4},
+              "weak_flags": {"epochs": 2}, "weak_levels": [50, 150], "variant_levels": [150],
+              "methods": ["naive", "ceiling", "uf", "rw", "rw_unlikelihood", "oracle_filter"],
+              "epoch_settings": [{"epochs": 1, "methods": "all"}, {"epochs": 3, "methods": ["naive", "uf"]}]}
+    path.write_text(yaml.safe_dump({**config, **changes}))
+    return path
+
+
+CELLS_EP1 = ["weak50-base-ep1", "weak150-base-ep1", "weak150-var-ep1"]
+CELLS_EP3 = ["weak50-base-ep3", "weak150-base-ep3", "weak150-var-ep3"]
+
+
+def test_study_runs_every_cell_once_resumes_and_reports(fake_stage, tmp_path, capsys):
+    config, out, pub = write_config(tmp_path / "study.yaml"), tmp_path / "out", tmp_path / "pub"
+    argv = ["--config", str(config), "--output_dir", str(out), "--publish_dir", str(pub)]
+    study_module.main(argv)
+    ran = Counter((cell, seed, key) for cell, seed, key, _ in fake_stage)
+    expected = {(cell, seed, key) for seed in (1, 2, 3)
+                for cell in CELLS_EP1 for key in ["weak", "naive", "uf", "rw", "rw_unlikelihood", "oracle_filter"]}
+    expected |= {(cell, seed, key) for seed in (1, 2, 3) for cell in CELLS_EP3 for key in ["naive", "uf"]}
+    expected |= {("weak50-base-ep1", seed, "ceiling") for seed in (1, 2, 3)}  # once per (seed, epochs), then copied
+    assert set(ran) == expected and set(ran.values()) == {1}
+    assert [seed for _, seed, _, _ in fake_stage] == sorted(seed for _, seed, _, _ in fake_stage)  # seed by seed
+    for cell, seed, key, flags in fake_stage:
+        level, variants, epochs = cell.split("-")
+        assert flags["train_limit"] == level[4:] and flags["seed"] == str(seed)
+        assert flags["epochs"] == ("2" if key == "weak" else f"{float(epochs[2:])}")
+        assert ("weak_sft_variants" in flags) == (variants == "var" and key != "ceiling")
+        assert ("do_sampling" in flags) == (key in ("uf", "rw", "rw_unlikelihood", "oracle_filter"))
+        assert flags.get("weight_unlike") == {"rw": "0.0", "rw_unlikelihood": "1.0"}.get(key)
+    for cell in CELLS_EP3:  # seeded from the 1-epoch cell: adapter, cache, answers, results; the weak stage done
+        root = out / "cells" / cell / "seed_2" / "sst2"
+        assert (root / "models" / "weak-adapter" / "adapter_model.safetensors").exists()
+        assert (root / "cache" / "weak_labels.jsonl").exists() and (root / "weak_labels.csv").exists()
+        assert finished_run(root, "weak", False)["accuracy"] == pytest.approx(accuracy("weak", 2, int(cell[4:].split(
+            "-")[0]), "var" in cell, 1))
+    assert finished_run(out / "cells" / "weak150-var-ep1" / "seed_3" / "sst2", "ceiling", False)["accuracy"] == 0.9
+
+    table = pd.read_csv(out / "study_table.csv")
+    assert len(table) == 3 * (3 * 7 + 3 * 3)
+    one = table[(table["cell"] == "weak150-var-ep1") & (table["seed"] == 2)].set_index("method_key")
+    naive = 0.70 + 0.075 + 0.02 + 0.02
+    assert one.loc["naive", "accuracy"] == pytest.approx(naive) and one.loc["naive", "minus_naive"] == 0
+    assert one.loc["uf", "minus_naive"] == pytest.approx(0.034) and one.loc["rw", "minus_naive"] == pytest.approx(-0.01)
+    assert one.loc["ceiling", "minus_naive"] == pytest.approx(0.9 - naive)
+    assert one["weak_accuracy"].to_list() == pytest.approx([0.75 + 0.02 + 0.02] * len(one))
+    assert set(table[table["cell"] == "weak50-base-ep3"]["epochs"]) == {3.0}
+
+    for name in ["fig_diff_ep1.png", "fig_diff_ep3.png", "fig_labels_vs_accuracy.png", "REPORT.md", "cells.md"]:
+        assert (out / name).stat().st_size > 0 and (pub / name).exists()
+    report = (out / "REPORT.md").read_text()
+    assert "- UF: above naive W2S beyond the seed spread in 6 of 6 cells" in report
+    assert "- RW: above naive W2S beyond the seed spread in 0 of 3 cells" in report
+    assert "No UF or RW variant beats" not in report and "## Are UF's kept labels more often right" in report
+    assert "0.7700 ± 0.0100" in report  # the base weak supervisor of level 150: 0.76, 0.77, 0.78
+    assert (pub / "cells" / "weak50-base-ep3" / "seed_1" / "sst2" / "results" / "weak_sampling=False.json").exists()
+    published = {p.suffix for p in pub.rglob("*") if p.is_file()}
+    assert published <= {".json", ".txt", ".md", ".png", ".csv", ".yaml"}
+    assert not list(pub.rglob("models")) and not list(pub.rglob("cache")) and not list(pub.rglob("*_predictions.csv"))
+
+    capsys.readouterr()
+    before = len(fake_stage)
+    study_module.main(argv)  # everything finished: nothing runs again
+    assert len(fake_stage) == before and capsys.readouterr().out.count("done before") == len(table)
+
+    (pub / "NOTES.md").write_text("A person's reading.\n")
+    study_module.main(argv + ["--report_only"])
+    assert "A person's reading." in (pub / "REPORT.md").read_text() and len(fake_stage) == before
+
+
+def test_max_minutes_zero_runs_nothing_new(fake_stage, tmp_path, capsys):
+    config = write_config(tmp_path / "study.yaml")
+    study_module.main(["--config", str(config), "--output_dir", str(tmp_path / "out"), "--publish_dir", "",
+                       "--max_minutes", "0"])
+    assert fake_stage == [] and "--max_minutes 0 reached" in capsys.readouterr().out
+
+
+def test_subset_of_seeds_and_cells(fake_stage, tmp_path):
+    config = write_config(tmp_path / "study.yaml")
+    argv = ["--config", str(config), "--output_dir", str(tmp_path / "out"), "--publish_dir", ""]
+    study_module.main(argv + ["--seeds", "2", "--cells", "weak150-base-ep3"])  # no 1-epoch cell: trains its own weak
+    assert [(c, s, k) for c, s, k, _ in fake_stage] == [("weak150-base-ep3", 2, k) for k in ("weak", "naive", "uf")]
+    fake_stage.clear()
+    study_module.main(argv + ["--seeds", "2", "--cells", "weak150-base-ep1"])  # its weak supervisor comes from ep3
+    assert "weak" not in [k for _, _, k, _ in fake_stage] and len(fake_stage) == 6
+    with pytest.raises(UserError, match="unknown cells"):
+        study_module.main(argv + ["--cells", "weak7-base-ep1"])
+    write_config(config, stage_flags={"transfer_limit": 40, "k": 4})  # other sizes: not into the same folder
+    with pytest.raises(UserError, match="changes \\['stage_flags'\\]"):
+        study_module.main(argv)
+    write_config(config, weak_levels=[50, 150, 1000])  # more cells, same settings: fine
+    study_module.main(argv + ["--max_minutes", "0"])
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"methods": ["naive", "no_such_method"]}, "unknown methods \\['no_such_method'\\]"),
+    ({"weak_levels": []}, "weak_levels needs at least one"),
+    ({"epoch_settings": []}, "epoch_settings needs at least one"),
+    ({"variant_levels": [999]}, "variant_levels \\[999\\]"),
+    ({"stage_flags": {"epochs": 2, "no_flag": 1}}, "unknown flags \\['no_flag'\\].*cannot set \\['epochs'\\]"),
+    ({"weak_flags": {}}, "weak_flags needs epochs"),
+    ({"surprise": 1}, "unknown keys \\['surprise'\\]"),
+])
+def test_a_bad_config_is_one_clear_error(fake_stage, tmp_path, changes, message):
+    config = write_config(tmp_path / "study.yaml", **changes)
+    with pytest.raises(UserError, match=message):
+        study_module.main(["--config", str(config), "--output_dir", str(tmp_path / "out")])
+    assert fake_stage == []
+
+
+def test_the_shipped_config_is_valid():
+    from conftest import REPO
+
+    study = study_module.load_study(str(REPO / "sst2" / "study.yaml"))
+    ids = [cell.id for cell in study.cells]
+    assert ids == ["weak1000-base-ep1", "weak150-base-ep1", "weak50-base-ep1", "weak150-var-ep1", "weak150-base-ep3",
+                   "weak150-var-ep3"]  # the 3-epoch setting narrowed to the middle level by its `levels`
+    assert {"naive", "uf", "random_filter", "oracle_filter"} <= set(study.cells[-1].methods) and study.seeds == [1, 2, 3]
+    assert "common.study --config sst2/study.yaml" in (REPO / "Makefile").read_text()
