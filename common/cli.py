@@ -71,8 +71,9 @@ def cli(argv: list[str] | None = None) -> None:
         from .tasks import discover_tasks, task_class
 
         if args.command == "methods":
+            wide, label = max(map(len, methods)), max(len(m.label) for m in methods.values())
             for key, m in methods.items():
-                print(f"{key:16s} {m.label:18s} trains the {m.trains} model; script: {m.script or '-'}; "
+                print(f"{key:{wide}s} {m.label:{label}s} trains the {m.trains} model; script: {m.script or '-'}; "
                       f"loss: {m.loss} | {m.description}")
             return
         if args.command == "tasks":

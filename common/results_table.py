@@ -32,7 +32,8 @@ def collect(folders: list[Path]) -> pd.DataFrame:
         cfg, key = record["config"], method_of_record(record)
         method = methods.get(key)
         sampling = sampling_of_record(record) if method is not None and MethodArgs in method.flags else None
-        rows.append({"dataset": record["dataset"], "weak": cfg.get("weak_model_name", ""),
+        weak = cfg.get("weak_model_name", "") + (" (variant SFT)" if cfg.get("weak_sft_variants") else "")
+        rows.append({"dataset": record["dataset"], "weak": weak,
                      "strong": cfg.get("strong_model_name", ""), "method": method.label if method else key,
                      "method_key": key, "sampling": sampling, "seed": cfg["seed"], "accuracy": record["accuracy"],
                      "n": record["n"], "label_accuracy": record.get("training_label_accuracy"),

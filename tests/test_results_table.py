@@ -64,3 +64,20 @@ def test_no_results_is_an_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "common.results_table", str(tmp_path)], cwd=REPO,
                             capture_output=True, text=True)
     assert result.returncode == 1 and "no results" in result.stderr
+
+
+def test_a_variant_trained_weak_supervisor_is_its_own_weak_model_for_pgr(tmp_path):
+    """Naive W2S on a --weak_sft_variants weak supervisor (0.6) and on the base one (0.4), ceiling 0.8: each naive
+    run's PGR is against its own weak supervisor."""
+    from common.results_table import add_pgr, collect
+
+    for variant, weak, naive in ((False, 0.4, 0.6), (True, 0.6, 0.7)):
+        config = {"weak_model_name": "W", "strong_model_name": "S", "seed": 1, "weak_sft_variants": variant}
+        for stem, stage, accuracy in (("weak", "weak_supervisor", weak), ("naive", "naive_w2s", naive)):
+            (tmp_path / "results").mkdir(exist_ok=True)
+            (tmp_path / "results" / f"{stem}-{variant}.json").write_text(json.dumps(
+                {"dataset": "mmlu", "stage": stage, "accuracy": accuracy, "n": 100, "config": config}))
+    write_result(tmp_path, "ceiling", "ceiling", 0.8, 1)
+    table = add_pgr(collect([tmp_path])).set_index(["method", "weak"])
+    assert table.loc[("naive W2S", "W"), "pgr"] == pytest.approx(0.5)
+    assert table.loc[("naive W2S", "W (variant SFT)"), "pgr"] == pytest.approx(0.5)
