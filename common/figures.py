@@ -35,14 +35,14 @@ def reliability_matrix(rows: pd.DataFrame, task: Task) -> pd.DataFrame:
     return table.reindex(index=list(task.facts.heatmap_rows), columns=list(task.facts.heatmap_cols))
 
 
-def load_entropy_rows(dataset: str, weak_model: str, run_dir: Path):
+def load_entropy_rows(dataset: str, weak_model: str, run_dir: Path, variant_sft: bool = False):
     """(task, rows) of the entropy CSV a run wrote in `run_dir` (the dataset folder, or OUTPUT_DIR/<dataset> after
-    a run with --output_dir)."""
+    a run with --output_dir); `variant_sft`: of the weak supervisor trained with --weak_sft_variants."""
     from .tasks import get_task
     from .weak_answers import load_entropy_rows as rows_of
 
     task = get_task(dataset)
-    return task, rows_of(task, weak_model, run_dir)
+    return task, rows_of(task, weak_model, run_dir, variant_sft)
 
 
 def entropy_figure(task: Task, rows: pd.DataFrame, weak_model: str, figures_dir: Path):

@@ -110,8 +110,9 @@ def harden(option_scores: torch.Tensor, weak: torch.Tensor) -> torch.Tensor:
     Two options: Burns et al.'s prior-matching threshold. With q the share of the batch's weak labels that are
     option 1, t = the q-quantile of the batch's p(option 0) (softmax over the two options), and a row predicts
     option 0 where p(option 0) >= t: about a share q of the rows then predict option 1, the weak labels' balance.
-    More options: the argmax. `weak`: R x n one-hot weak labels."""
-    if option_scores.shape[-1] != 2:
+    More options, or fewer than two rows (no quantile to take: a one-row batch would always be option 0): the
+    argmax. `weak`: R x n one-hot weak labels."""
+    if option_scores.shape[-1] != 2 or option_scores.shape[0] < 2:
         return option_scores.argmax(-1)
     p0 = torch.softmax(option_scores.float(), dim=-1)[:, 0]
     threshold = torch.quantile(p0, weak[:, 1].float().mean())

@@ -97,7 +97,7 @@ def train_plan(task: Task, method: Method, cfg: RunConfig) -> TrainPlan:
     original = t.loss_normalisation == "original"
     defaults = method.settings(task.facts)
     batching = defaults.batching
-    micro = t.micro_batch_size or (batching.micro if original else DEFAULT_MICRO_BATCH)
+    micro = t.micro_batch_size or (batching.micro if original else defaults.micro_batch or DEFAULT_MICRO_BATCH)
     effective = t.effective_batch_size or (batching.micro * batching.accumulation if original
                                            else DEFAULT_EFFECTIVE_BATCH)
     micro, accumulation = accumulation_plan(micro, effective, distributed.world_size())
@@ -177,8 +177,9 @@ def weak_identity(task: Task, cfg: RunConfig, max_new_tokens: int) -> dict:
     weights = adapter / "adapter_model.safetensors"
     if not weights.exists():
         raise UserError(f"weak supervisor adapter {adapter} not found: run {task.name}/"
-                        f"{WeakSupervisor().script_in(task.folder)} --weak_model_name {cfg.weak_name} (with the same "
-                        "--output_dir) first")
+                        f"{WeakSupervisor().script_in(task.folder)} --weak_model_name {cfg.weak_name}"
+                        + (" --weak_sft_variants" if cfg.weak_sft_variants else "")
+                        + " (with the same --output_dir) first")
     return {"dataset": task.name, "weak_model": cfg.weak_name,
             "weak_model_path": resolve_model_path(cfg.weak_name, cfg.weak.weak_model_path),
             "adapter_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(), "max_new_tokens": max_new_tokens,

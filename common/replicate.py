@@ -22,7 +22,7 @@ from typing import Callable
 
 import pandas as pd
 
-from .config import NON_NEGATIVE, MethodArgs, arg, parse_dataclasses
+from .config import NON_NEGATIVE, MethodArgs, WeakModelArgs, arg, load_settings_file, parse_dataclasses
 from .errors import UserError, run_cli
 from .methods import discover_methods, get_method, method_of_record, sampling_of_record
 from .tasks import task_class
@@ -62,12 +62,20 @@ def stage_argv(key: str, args: ReplicateArgs, seed: int) -> list[str]:
     return argv
 
 
-def finished_run(root: Path, key: str, do_sampling: bool) -> dict | None:
-    """The results record of method `key` with this sampling flag in a seed's run folder, if it has finished.
-    Matched by key and flag (records written before the registry: by their label or stage)."""
+def variant_weak(key: str, weak_sft_variants: bool) -> bool:
+    """Whether method `key`'s record of a run with --weak_sft_variants says so (a method without a weak model
+    does not take the flag)."""
+    return weak_sft_variants and WeakModelArgs in get_method(key).flags
+
+
+def finished_run(root: Path, key: str, do_sampling: bool, weak_sft_variants: bool = False) -> dict | None:
+    """The results record of method `key` with this sampling flag and kind of weak supervisor in a seed's run
+    folder, if it has finished. Matched by key and flags (records written before the registry: by their label or
+    stage)."""
     for path in sorted(root.glob("results/*.json")):
         record = json.loads(path.read_text())
-        if method_of_record(record) == key and sampling_of_record(record) == do_sampling:
+        if method_of_record(record) == key and sampling_of_record(record) == do_sampling and \
+                bool(record.get("config", {}).get("weak_sft_variants")) == weak_sft_variants:
             return record
     return None
 
@@ -78,10 +86,11 @@ def run_seed(task_cls, args: ReplicateArgs, seed: int, log: list[dict]) -> Path:
 
     root = Path(args.output_dir) / f"seed_{seed}" / task_cls.facts.name
     keys = [k for k in args.methods if k != "rw_unlikelihood" or args.weight_unlike > 0]
+    variants = bool(args.stage_config and load_settings_file(Path(args.stage_config)).get("weak_sft_variants"))
     for number, key in enumerate(keys, start=1):
         method, sampling = get_method(key), args.do_sampling and takes_sampling(key)
         name = method.label + (" (sampling)" if sampling else "")
-        done = finished_run(root, key, sampling)
+        done = finished_run(root, key, sampling, variant_weak(key, variants))
         start = time.perf_counter()
         if done:
             print(f"[seed {seed}] {number}/{len(keys)} {name}: done before, accuracy {done['accuracy']:.4f}",
@@ -140,6 +149,7 @@ def markdown(frame: pd.DataFrame) -> str:
 def write_report(args: ReplicateArgs, task, roots: list[Path], log: list[dict], seconds: float,
                  hook_lines: list[str]) -> Path:
     from .figures import entropy_figure, reliability_figure
+    from .models import weak_slug
     from .results_table import add_pgr, aggregate, collect
     from .weak_answers import entropy_csv_name, load_entropy_rows
 
@@ -159,8 +169,9 @@ def write_report(args: ReplicateArgs, task, roots: list[Path], log: list[dict], 
             continue  # no method of this replication asked for variant answers
         rows = load_entropy_rows(task, weak, root, variant_sft)
         stats.append({"seed": seed, **weak_answer_statistics(task, rows)})
-        figures += entropy_figure(task, rows, weak, out / "figures" / f"seed_{seed}")[1][-1:]
-        figures += reliability_figure(task, rows, weak, out / "figures" / f"seed_{seed}")[1][-1:]
+        named = weak_slug(weak, variant_sft)  # the figures' names and titles say which weak supervisor
+        figures += entropy_figure(task, rows, named, out / "figures" / f"seed_{seed}")[1][-1:]
+        figures += reliability_figure(task, rows, named, out / "figures" / f"seed_{seed}")[1][-1:]
     stats = pd.DataFrame(stats)
     lines = [f"# Replication on {task.facts.title}: {len(args.seeds)} seeds",
              "", f"Command: `{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}`; wall time "

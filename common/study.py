@@ -42,7 +42,7 @@ from .cli import run_stage  # the one call that trains; the tests replace it
 from .config import WeakModelArgs, arg, load_settings_file, parse_dataclasses
 from .errors import UserError, run_cli
 from .methods import discover_methods, get_method
-from .replicate import finished_run, markdown, paired_differences, takes_sampling
+from .replicate import finished_run, markdown, paired_differences, takes_sampling, variant_weak
 from .results import pyplot
 from .results_table import collect, mean_std
 from .tasks import task_class
@@ -180,7 +180,7 @@ def copy_from_sibling(out: Path, cell: Cell, seed: int, key: str, sampling: bool
     for src in sorted((out / "cells").glob(f"*/seed_{seed}/{task}")):
         other = Cell.parse(src.parts[-3])
         same = other and other.id != cell.id and all(getattr(other, a) == getattr(cell, a) for a in shared_by)
-        record = same and finished_run(src, key, sampling)
+        record = same and finished_run(src, key, sampling, variant_weak(key, cell.variants))
         if record:
             stem = record["settings"]["run_name"]
             files = [*(src / "models" / record["adapter"]).rglob("*"), *(src / "cache").rglob("*"),
@@ -203,7 +203,7 @@ def run_cells(study: Study, cells: list[Cell], seeds: list[int], args: StudyArgs
                 sampling = study.do_sampling and takes_sampling(key)
                 tag = f"[cell {cell.id} seed {seed}] {number}/{len(keys)} {get_method(key).label}" + \
                       (" (sampling)" if sampling else "")
-                done = finished_run(root, key, sampling) or copy_from_sibling(out, cell, seed, key, sampling, task)
+                done = finished_run(root, key, sampling, variant_weak(key, cell.variants)) or copy_from_sibling(out, cell, seed, key, sampling, task)
                 if done:
                     print(f"{tag}: done before, accuracy {done['accuracy']:.4f}", flush=True)
                     continue

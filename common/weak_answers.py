@@ -177,16 +177,14 @@ def weak_confidence(task: Task, cfg: RunConfig, labelled: pd.DataFrame) -> list[
     path = answer_file(task, cfg, "naive_csv")
     cache = output_root(task, cfg) / "cache" / f"{path.stem}_confidence.json"
     key = {"identity": identity, "weak_labels": list(labelled["weak_label"])}
-    if cache.exists():
-        stored = json.loads(cache.read_text())
-        if {k: stored.get(k) for k in key} == json.loads(json.dumps(key)):
-            return stored["confidence"]
-    confidence = None
-    if distributed.is_main():
-        confidence = score_weak_answers(task, cfg, labelled)
-        write_atomic_text(cache, json.dumps({**key, "confidence": confidence}))
+    stored = json.loads(cache.read_text()) if cache.exists() else {}
+    distributed.barrier()  # every process has read the cache before the main one may rewrite it: all decide alike
+    if {k: stored.get(k) for k in key} == json.loads(json.dumps(key)):
+        return stored["confidence"]
+    if distributed.is_main():  # one process scores (not sharded: a transfer pool of a few thousand rows)
+        write_atomic_text(cache, json.dumps({**key, "confidence": score_weak_answers(task, cfg, labelled)}))
     distributed.barrier()
-    return confidence if confidence is not None else json.loads(cache.read_text())["confidence"]
+    return json.loads(cache.read_text())["confidence"]
 
 
 def score_weak_answers(task: Task, cfg: RunConfig, labelled: pd.DataFrame) -> list[float]:

@@ -111,7 +111,7 @@ class HellaSwagTask(Task):
         return endings[LETTERS.index(text[0].upper())]
 
     def variant_sft_completion(self, variant_row):
-        return f" {LETTERS[variant_row.target]}. {variant_row.gold}"
+        return f"{LETTERS[variant_row.target]}. {variant_row.gold}"  # the prompt ends with a space
 
     # ---- evaluation ----
     def eval_prompt(self, row):

@@ -194,3 +194,35 @@ def test_weak_supervisor_on_every_variant(tmp_path, monkeypatch, offline):  # no
     assert settings.adapter_name == "SmolLM2-135M-variant-sft-sst2-train-sft" != base_settings.adapter_name
     cfg = make_config("naive", TASKS["sst2"], weak_sft_variants=True)
     assert answer_file(task, cfg, "naive_csv").name == "sst2_validation_w2s_naive_from_SmolLM2-135M-variant-sft.csv"
+
+
+def test_a_one_row_batch_is_hardened_by_argmax_not_by_the_quantile():
+    """One row: the quantile would be the row's own p(option 0), which always reads option 0; argmax instead."""
+    from common.losses import harden
+
+    assert harden(torch.tensor([[0.0, 1.0]]), torch.tensor([[0, 1]])).tolist() == [1]
+    assert harden(torch.tensor([[1.0, 0.0]]), torch.tensor([[0, 1]])).tolist() == [0]
+
+
+def test_aux_confidence_rows_carry_their_options_tokens(tmp_path, monkeypatch, offline):  # noqa: F811
+    """SST-2 with the embedded strong model's tokenizer: a row whose weak label names an option carries the first
+    tokens of " negative" and " positive"; a label naming none carries -1s (likelihood alone); 16 rows per
+    micro-batch by default, and a micro-batch under 8 is refused."""
+    from transformers import AutoTokenizer
+
+    from common.errors import UserError
+    from common.models import resolve_model_path
+
+    labels = ["positive", "negative", "unsure", "positive.", "negative", "positive", "no idea", "negative"]
+    monkeypatch.setattr(weak_answers, "query_weak", lambda task, cfg, prompts, tokens, name: [f" {w}" for w in labels])
+    run("aux_confidence", TASKS["sst2"], monkeypatch, output_dir=str(tmp_path))
+    _, _, settings, examples, extra = offline[0]
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("Gemma3-270M"))
+    prompt = examples[0].prompt
+    options = [tokenizer(prompt + w)["input_ids"][len(tokenizer(prompt)["input_ids"])] for w in (" negative", " positive")]
+    assert [e.fields["options"] for e in examples] == [[-1, -1] if w in ("unsure", "no idea") else options
+                                                       for w in labels]
+    assert extra["rows_with_option"] == 6 and settings.plan.micro_batch_size == 12  # <= 16 dividing the 24
+    assert {e.fields["aux_coef"] for e in examples} == {0.5} and {e.fields["aux_warmup_frac"] for e in examples} == {0.1}
+    with pytest.raises(UserError, match="micro_batch_size >= 8"):
+        run("aux_confidence", TASKS["sst2"], monkeypatch, output_dir=str(tmp_path), micro_batch_size=4)

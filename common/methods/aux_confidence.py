@@ -9,6 +9,8 @@ from ..data import Example
 from ..errors import UserError
 from .base import Method, MethodDefaults, TrainingSet, register_method
 
+MIN_ROWS = 8  # rows of a micro-batch below which a batch quantile means little
+
 
 @dataclass
 class AuxConfidenceArgs:
@@ -23,7 +25,8 @@ class AuxConfidence(Method):
     key, label, order = "aux_confidence", "aux. confidence loss", 20
     flags = (WeakModelArgs, StrongModelArgs, QueryArgs, AuxConfidenceArgs)
     loss = "aux_confidence"
-    defaults = MethodDefaults(fraction="sft_fraction", run_name="{strong}-{ds}-aux-confidence-from-{weak}")
+    defaults = MethodDefaults(fraction="sft_fraction", run_name="{strong}-{ds}-aux-confidence-from-{weak}",
+                              micro_batch=16)  # the threshold is a quantile over the micro-batch's rows
     description = "naive W2S's rows; the student's own hardened answer mixed into the target (Burns et al.)"
 
     def build(self, inputs) -> TrainingSet:
@@ -33,9 +36,14 @@ class AuxConfidence(Method):
         from ..training import first_answer_tokens
 
         task, cfg = inputs.task, inputs.cfg
-        if task.answer_options(inputs.pools.transfer.iloc[0]) is None:
+        first = task.answer_options(inputs.pools.transfer.iloc[0])
+        if first is None:
             raise UserError(f"aux_confidence hardens the student's answer over the answer options; {task.name}'s "
                             "answers are free-form (no Task.answer_options)")
+        micro = inputs.settings.plan.micro_batch_size
+        if len(first) == 2 and micro < MIN_ROWS:
+            raise UserError(f"aux_confidence's threshold on a two-option dataset is a quantile over the micro-batch's "
+                            f"rows: it needs --micro_batch_size >= {MIN_ROWS} (this run: {micro} per process)")
         tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.strong_name, cfg.strong.strong_model_path))
         labelled = inputs.weak_labels()
         rows = inputs.head(labelled)
@@ -48,7 +56,14 @@ class AuxConfidence(Method):
             if len(set(options)) < len(options):
                 raise UserError(f"{task.name}'s answer options {task.answer_options(r)} start with the same token "
                                 f"under the tokenizer of {cfg.strong_name}: the auxiliary loss cannot tell them apart")
-            named += first_answer_tokens(tokenizer, prompt, [completion])[0] in options
+            # an option row: the weak label names an option (read as the test set is read) and starts with its token
+            # (a first token alone would take ETHICS's "unethical" for "unacceptable")
+            labels = [task.parse_eval(o, r) for o in task.answer_options(r)]
+            chosen = task.parse_eval(r.weak_label, r)
+            if chosen not in labels or first_answer_tokens(tokenizer, prompt, [completion])[0] != \
+                    options[labels.index(chosen)]:
+                options = [-1] * len(options)  # no token matches: the row trains by likelihood alone
+            named += options[0] != -1
             examples.append(Example(prompt, completion, 1.0,
                                     {"options": options, "aux_coef": coef, "aux_warmup_frac": warmup}))
         inputs.say(f"aux. confidence: {len(examples)} naive rows, {named} with an answer option as the first answer "

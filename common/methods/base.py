@@ -20,13 +20,15 @@ class MethodDefaults:
     `--loss_normalisation original`; original_loss: that mode's normalisation ("answer_tokens": the per-micro-batch
     answer-token mean; "all_positions": the original re-weighting's mean over every position); run_name: the
     results / adapter stem, with {ds} {weak} {strong} {sampling}; adapter_name: the adapter folder when it is not
-    the run name (the weak supervisor's, which later stages load)."""
+    the run name (the weak supervisor's, which later stages load); micro_batch: the micro-batch when the flag is not
+    given and the loss is not the original's (a loss that looks across a batch's rows needs several)."""
     fraction: Literal["weak_sft_fraction", "sft_fraction", "method_fraction"] = "method_fraction"
     sampling: Literal["uf_sampling", "rw_sampling"] | None = None
     batching: Batching = Batching(1, 24)
     original_loss: Literal["answer_tokens", "all_positions"] = "answer_tokens"
     run_name: str = ""
     adapter_name: str | None = None
+    micro_batch: int | None = None     # the micro-batch without --micro_batch_size (None: config's default)
 
 
 @dataclass

@@ -9,13 +9,12 @@ from .base import Method, MethodDefaults, TrainingSet, register_method
 
 
 def confident_rows(inputs):
-    """(the naive rows with a defined confidence, with a `confidence` column; every naive row's count)."""
+    """(the transfer pool's naive rows with a defined confidence, with a `confidence` column; the pool's size)."""
     from ..weak_answers import weak_confidence
 
     labelled = inputs.weak_labels()
     scored = labelled.assign(confidence=weak_confidence(inputs.task, inputs.cfg, labelled))
-    rows = inputs.head(scored)
-    return rows[rows["confidence"].notna()], len(rows)
+    return scored[scored["confidence"].notna()], len(scored)
 
 
 @register_method
@@ -28,7 +27,7 @@ class ConfidenceFilter(Method):
     def build(self, inputs) -> TrainingSet:
         rows, n = confident_rows(inputs)
         threshold = float(np.median(rows["confidence"]))
-        kept = rows[rows["confidence"] >= threshold]
+        kept = inputs.head(rows[rows["confidence"] >= threshold])  # as UF: filter, then the train fraction
         examples = [Example(*inputs.task.naive_example(r, r.weak_label)) for r in kept.itertuples(index=False)]
         inputs.say(f"confidence filter: {len(kept)} of {n} questions kept (confidence >= {threshold:.4f}); weak "
                    f"labels right {kept['weak_right'].mean():.4f} vs {rows['weak_right'].mean():.4f} of all scored")

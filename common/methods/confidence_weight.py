@@ -16,6 +16,7 @@ class ConfidenceWeight(Method):
 
     def build(self, inputs) -> TrainingSet:
         rows, n = confident_rows(inputs)
+        rows = inputs.head(rows)
         examples = [Example(*inputs.task.naive_example(r, r.weak_label), float(r.confidence))
                     for r in rows.itertuples(index=False)]
         inputs.say(f"confidence weight: {len(rows)} of {n} questions scored, mean confidence "

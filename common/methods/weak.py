@@ -3,6 +3,7 @@
 variant's format), so that it answers the variants UF and RW ask as well as the base prompt (docs/method.md §13)."""
 from ..config import VariantArgs, WeakModelArgs
 from ..data import Example
+from ..tasks import Task
 from .base import Method, MethodDefaults, TrainingSet, register_method
 
 
@@ -21,6 +22,8 @@ class WeakSupervisor(Method):
         examples = [Example(*inputs.task.weak_sft_example(r)) for r in rows.itertuples(index=False)]
         extra = {"stage": "weak_supervisor", "weak_sft_variants": inputs.cfg.weak_sft_variants}
         if inputs.cfg.weak_sft_variants:
+            if type(inputs.task).variant_sft_completion is Task.variant_sft_completion:
+                inputs.task.variant_sft_completion(None)  # its UserError, before any variant is made
             variants = inputs.task.variants(rows, inputs.settings.k, inputs.cfg.run.seed)
             pairs = {(e.prompt, e.completion) for e in examples}
             added = [Example(r.prompt, inputs.task.variant_sft_completion(r)) for r in variants.itertuples(index=False)]
