@@ -35,8 +35,8 @@ def test_help_tells_the_two_sampling_flags_apart(capsys):
 
 
 @pytest.mark.parametrize("stage,present,absent", [
-    ("weak", ["--weak_model_name", "--answer_parser"], ["--strong_model_name", "--paraphrase_provider", "--k",
-                                                        "--do_sampling", "--query_batch_size"]),
+    ("weak", ["--weak_model_name", "--answer_parser", "--weak_sft_variants", "--k"],
+     ["--strong_model_name", "--paraphrase_provider", "--do_sampling", "--query_batch_size"]),
     ("ceiling", ["--strong_model_name", "--answer_parser"], ["--weak_model_name", "--paraphrase_provider"]),
     ("uf", ["--paraphrase_provider", "--paraphrase_csv", "--k", "--do_sampling", "--answer_parser"],
      ["--weight_unlike"]),
