@@ -188,32 +188,53 @@ def weak_confidence(task: Task, cfg: RunConfig, labelled: pd.DataFrame) -> list[
 
 
 def score_weak_answers(task: Task, cfg: RunConfig, labelled: pd.DataFrame) -> list[float]:
-    """`weak_confidence` computed: the weak model scores the options (or its own output) after each naive prompt."""
-    from tqdm.auto import tqdm
+    """`weak_confidence` computed: the weak model scores the options (or its own output) after each naive prompt;
+    the prompts' common beginning (the instruction) runs once and rows of equal length run as a batch
+    (common.scoring.PrefixScorer, whose scores equal unbatched ones)."""
+    import os
 
     from .models import inference_dtype, load_model_and_tokenizer, resolve_model_path
-    from .pipelines import weak_adapter_dir
-    from .scoring import full_scores, option_ids
+    from .pipelines import batch_size, weak_adapter_dir
+    from .scoring import PrefixScorer, option_ids
 
     model, tokenizer = load_model_and_tokenizer(resolve_model_path(cfg.weak_name, cfg.weak.weak_model_path),
                                                 str(weak_adapter_dir(task, cfg)), inference_dtype(cfg.run.precision),
                                                 cfg.run.device_map)
-    out = []
-    for row in tqdm(list(labelled.itertuples(index=False)), desc="weak confidence", disable=None):
-        prompt, output = task.naive_query_prompt(row), str(row.weak_output)
-        options = task.answer_options(row)
+    rows = list(labelled.itertuples(index=False))
+    prompts = [task.naive_query_prompt(r) for r in rows]
+    prefix = os.path.commonprefix(prompts)
+    if len(tokenizer(prefix)["input_ids"]) < 3:
+        prefix = ""  # nothing worth caching: the scorer then runs every row whole
+    scorer = PrefixScorer(model, tokenizer, prefix, batch_size(cfg, query=True)) if prefix else None
+    asked, chosen_of = [], []   # per row: the texts to score; which one is the weak answer (None: NaN)
+    for row, prompt in zip(rows, prompts):
+        output, options = str(row.weak_output), task.answer_options(row)
         if options is None:
-            tokens = len(option_ids(tokenizer, prompt, [output])[0][1])
-            out.append(mean_token_confidence(full_scores(model, tokenizer, prompt, [output])[0], tokens))
+            asked.append([output])
+            chosen_of.append(0)
             continue
-        named = [task.parse_eval(o, row) for o in options]
-        chosen = task.parse_eval(row.weak_label, row)
-        if chosen not in named:
-            out.append(float("nan"))
-            continue
+        named, chosen = [task.parse_eval(o, row) for o in options], task.parse_eval(row.weak_label, row)
         lead = output[:len(output) - len(output.lstrip())]  # the options written as the weak model wrote its answer
-        out.append(option_confidence(full_scores(model, tokenizer, prompt, [lead + o for o in options]),
-                                     named.index(chosen)))
+        asked.append([lead + o for o in options])
+        chosen_of.append(named.index(chosen) if chosen in named else None)
+    out = []
+    step = 64
+    for start in range(0, len(rows), step):  # in slices, for a progress line
+        part = range(start, min(start + step, len(rows)))
+        if scorer is not None:
+            scores = scorer.score_rows([prompts[i][len(prefix):] for i in part], [asked[i] for i in part])
+        else:
+            from .scoring import full_scores
+
+            scores = [full_scores(model, tokenizer, prompts[i], asked[i]) for i in part]
+        for i, score in zip(part, scores):
+            if chosen_of[i] is None:
+                out.append(float("nan"))
+            elif task.answer_options(rows[i]) is None:
+                out.append(mean_token_confidence(score[0], len(option_ids(tokenizer, prompts[i], asked[i])[0][1])))
+            else:
+                out.append(option_confidence(score, chosen_of[i]))
+        print(f"weak confidence: {len(out)}/{len(rows)} answers scored", flush=True)
     return out
 
 

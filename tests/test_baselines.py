@@ -106,31 +106,36 @@ def test_option_and_free_form_confidence_by_hand():
     assert math.isnan(weak_answers.mean_token_confidence(0.0, 0))
 
 
-def test_weak_confidence_scores_the_options_written_as_the_weak_model_wrote(monkeypatch):
-    """SST-2: the options scored after the naive prompt carry the weak output's own leading space; the
-    confidence is the softmax over the two at the weak label's option; an answer naming no option gets NaN."""
+def test_weak_confidence_batched_equals_each_answer_scored_alone(tiny_model, monkeypatch):
+    """SST-2 on the tiny model: the batched scoring (shared instruction run once, rows of equal length together)
+    gives, for every row, the softmax over " negative" / " positive" of their log-likelihoods scored one by one
+    with the weak output's own leading whitespace ("\n" for the second row), at the weak label's option; an answer
+    naming no option gets NaN."""
     import common.models
-    import common.scoring
-
-    task = TASKS["sst2"](TASKS["sst2"].folder / "sample")
-    calls = []
-
-    def full_scores(model, tokenizer, prompt, options):
-        calls.append(options)
-        return [math.log(0.2), math.log(0.8)]  # negative, positive
-
-    monkeypatch.setattr(common.scoring, "full_scores", full_scores)
-    monkeypatch.setattr(common.models, "load_model_and_tokenizer", lambda *a, **k: (None, None))
-    monkeypatch.setattr("common.pipelines.weak_adapter_dir", lambda task, cfg: "adapter")
     from common.methods import make_config
+    from common.models import load_model_and_tokenizer
+    from common.scoring import full_scores
 
-    cfg = make_config("naive", TASKS["sst2"])
-    labelled = pd.DataFrame({"sentence": ["a", "b", "c"], "label": [1, 0, 1],
-                             "weak_label": ["positive", "negative", "maybe"],
-                             "weak_output": [" positive", "\nnegative.", " maybe"]})
+    model, tokenizer = load_model_and_tokenizer(str(tiny_model))
+    monkeypatch.setattr(common.models, "load_model_and_tokenizer", lambda *a, **k: (model, tokenizer))
+    monkeypatch.setattr("common.pipelines.weak_adapter_dir", lambda task, cfg: "adapter")
+    task_cls = TASKS["sst2"]
+    task = task_cls(task_cls.folder / "sample")
+    outputs = [" positive", "\nnegative.", " maybe", " negative", " positive", " Positive!", " negative", " positive"]
+    labelled = sample_pools(task_cls).transfer.head(8).assign(
+        weak_label=[task.clean_weak_label(o) for o in outputs], weak_output=outputs)
+    cfg = make_config("naive", task_cls, weak_model_name=str(tiny_model), precision="fp32", query_batch_size=3)
     confidence = weak_answers.score_weak_answers(task, cfg, labelled)
-    assert confidence[:2] == pytest.approx([0.8, 0.2]) and math.isnan(confidence[2])
-    assert calls == [[" negative", " positive"], ["\nnegative", "\npositive"]]
+    for row, got in zip(labelled.itertuples(index=False), confidence):
+        lead = row.weak_output[:len(row.weak_output) - len(row.weak_output.lstrip())]
+        scores = torch.tensor(full_scores(model, tokenizer, task.naive_query_prompt(row),
+                                          [lead + "negative", lead + "positive"]))
+        label = task.parse_eval(row.weak_label, row)
+        if label == -1:
+            assert math.isnan(got)
+        else:
+            assert got == pytest.approx(float(torch.softmax(scores, 0)[label]), abs=1e-5)
+    assert sum(math.isnan(c) for c in confidence) == 1
 
 
 CONFIDENCE = [0.9, 0.5, float("nan"), 0.7, 0.6, 0.95, 0.55, 0.8]  # the 8 sample questions of MMLU
