@@ -193,7 +193,7 @@ def test_the_shipped_config_is_valid():
 
     study = study_module.load_study(str(REPO / "sst2" / "study.yaml"))
     ids = [cell.id for cell in study.cells]
-    assert ids == ["weak1000-base-ep1", "weak150-base-ep1", "weak50-base-ep1", "weak150-var-ep1", "weak150-base-ep3",
-                   "weak150-var-ep3"]  # the 3-epoch setting narrowed to the middle level by its `levels`
+    assert ids == ["weak1000-base-ep1", "weak600-base-ep1", "weak400-base-ep1", "weak600-var-ep1", "weak600-base-ep3",
+                   "weak600-var-ep3"]  # the 3-epoch setting narrowed to the middle level by its `levels`
     assert {"naive", "uf", "random_filter", "oracle_filter"} <= set(study.cells[-1].methods) and study.seeds == [1, 2, 3]
     assert "common.study --config sst2/study.yaml" in (REPO / "Makefile").read_text()
