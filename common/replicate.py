@@ -128,7 +128,7 @@ def paired_differences(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     others = [label[k] for k in methods if k not in ("weak", "naive", "ceiling")] + [label["ceiling"]]
     for method in [m for m in others if m in acc and label["naive"] in acc]:
-        diff = acc[method] - acc[label["naive"]]
+        diff = (acc[method] - acc[label["naive"]]).dropna()  # the seeds where both ran
         rows.append({"method": method, "minus naive W2S, per seed": ", ".join(f"{d:+.4f}" for d in diff),
                      "mean": f"{diff.mean():+.4f}", "std": f"{diff.std(ddof=1):.4f}" if len(diff) > 1 else "",
                      "seeds above naive": f"{int((diff > 0).sum())} of {len(diff)}"})

@@ -9,7 +9,7 @@ quality x how hard the student fits x a variant-robust weak supervisor, with pai
 
 The config (sst2/study.yaml documents every key) declares the cells: one per (weak level: the weak supervisor's
 --train_limit; its prompts: the base prompt or --weak_sft_variants; the students' --epochs), id
-`weak<level>-<base|var>-ep<epochs>`, and the methods each runs. For each seed, then each cell, into
+`weak<level>-<base|var>-ep<epochs>`, and the methods each runs. For each cell, then each seed, into
 OUTPUT_DIR/cells/<cell>/seed_<s>/<task>/: the weak supervisor, then the cell's methods (with --do_sampling where a
 method takes it), every stage with --config OUTPUT_DIR/stage_flags.yaml (the config's stage_flags) and the cell's
 flags on its command line. A run whose results exist (method key and sampling flag) is never run again, so a killed
@@ -192,11 +192,12 @@ def copy_from_sibling(out: Path, cell: Cell, seed: int, key: str, sampling: bool
     return None
 
 
-def run_cells(study: Study, cells: list[Cell], seeds: list[int], args: StudyArgs, task_cls) -> None:
-    """Every (seed, cell, method) not finished yet, seed by seed; stops starting runs after --max_minutes."""
+def run_cells(study: Study, cells: list[Cell], seeds: list[int], args: StudyArgs, task_cls, after_run) -> None:
+    """Every (cell, seed, method) not finished yet, cell by cell; stops starting runs after --max_minutes;
+    `after_run()` after each run (the table, report and published copy stay current if the piece is killed)."""
     out, start, task = Path(args.output_dir), time.perf_counter(), task_cls.facts.name
-    for seed in seeds:
-        for cell in cells:
+    for cell in cells:  # a cell's seeds together: a piece that stops early leaves whole cells, which have verdicts
+        for seed in seeds:
             keys = ["weak", *cell.methods]
             root = out / "cells" / cell.id / f"seed_{seed}" / task
             for number, key in enumerate(keys, start=1):
@@ -219,16 +220,18 @@ def run_cells(study: Study, cells: list[Cell], seeds: list[int], args: StudyArgs
                                      "minutes": round(minutes, 2), "accuracy": metrics["accuracy"],
                                      "finished": datetime.now().isoformat(timespec="seconds")}])
                 log.to_csv(out / "study_log.csv", mode="a", header=not (out / "study_log.csv").exists(), index=False)
-                publish(out, args.publish_dir)
+                after_run()
 
 
-def study_table(out: Path) -> pd.DataFrame:
+def study_table(out: Path, cells: set[str] | None = None) -> pd.DataFrame:
     """One line per finished run: its cell's axes, accuracy, label accuracy, the weak supervisor's measured
     accuracy of the same (cell, seed) and the paired difference to naive W2S of the same (cell, seed)."""
     table = collect([out / "cells"])
     if table.empty:
         return table
     table["cell"] = table["path"].map(lambda p: Path(p).relative_to(out / "cells").parts[0])
+    if cells is not None:  # a cell of levels no longer in the config stays on disk but out of the table
+        table = table[table["cell"].isin(cells)]
     cells = table["cell"].map(Cell.parse)
     table = table[cells.notna()].assign(weak_level=[c.level for c in cells.dropna()],
                                         weak_prompts=["variants" if c.variants else "base" for c in cells.dropna()],
@@ -246,12 +249,15 @@ def study_table(out: Path) -> pd.DataFrame:
 
 def verdict(diffs: pd.Series) -> str:
     """'above' / 'below' naive W2S beyond the seed spread: at least 2 seeds, every seed's difference of the same
-    sign, and |mean| > 2 standard errors (std / sqrt(seeds)); else 'within' ('one seed' with one)."""
+    sign, and a two-sided paired t-test at 5 %: |mean| > t(0.975, seeds − 1) · std / sqrt(seeds) (t = 12.71 for 2
+    seeds, 4.30 for 3); else 'within' ('one seed' with one). Not corrected for the many (cell, method) pairs."""
+    from scipy.stats import t
+
     d = diffs.dropna()
     if len(d) < 2:
         return "one seed"
     same_sign = (d > 0).all() or (d < 0).all()
-    beyond = same_sign and abs(d.mean()) > 2 * d.std(ddof=1) / math.sqrt(len(d))
+    beyond = same_sign and abs(d.mean()) > t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
     return ("above" if d.mean() > 0 else "below") if beyond else "within"
 
 
@@ -292,9 +298,9 @@ def diff_figure(table: pd.DataFrame, epochs: float, path: Path, title: str) -> N
         for prompts, g in sub[sub["method_key"] == key].groupby("weak_prompts"):
             s = g.groupby("weak_level").agg(x=("weak_accuracy", "mean"), y=("minus_naive", "mean"),
                                             e=("minus_naive", "std")).sort_values("x")
-            label = ("oracle (upper bound of any filter)" if oracle else g["method"].iloc[0]) + \
+            label = ("oracle (upper bound of any filter of the variant rows)" if oracle else g["method"].iloc[0]) + \
                 (" [weak trained on variants]" if prompts == "variants" else "")
-            ax.errorbar(s["x"] + dodge, s["y"], yerr=s["e"].fillna(0), capsize=3, label=label,
+            ax.errorbar(s["x"] + dodge, s["y"], yerr=s["e"] if s["e"].notna().any() else None, capsize=3, label=label,
                         color="black" if oracle else colour(plt, every.index(key)), lw=2.5 if oracle else 1.2,
                         marker="s" if prompts == "variants" else "o", ls="--" if prompts == "variants" else "-")
     ax.axhline(0, color="grey", lw=1, ls=":")
@@ -360,16 +366,20 @@ def write_report(out: Path, publish_dir: str, table: pd.DataFrame, command: str,
              "The ceiling runs once per (seed, epochs), its results copied into the cells of that epoch setting.",
              "", "## The weak supervisor's measured test accuracy per level", "", markdown(weak), "",
              "## Reading (automatic)", "", "Rule: a method differs from naive W2S *beyond the seed spread* when at "
-             "least 2 seeds ran, every seed's paired difference has the same sign and |mean| > 2 · std / √seeds; "
-             "every other difference is within the spread: no difference.", ""]
+             "least 2 seeds ran, every seed's paired difference has the same sign and a two-sided paired t-test at "
+             "5 % rejects no difference (|mean| > t(0.975, seeds − 1) · std / √seeds); every other difference is "
+             "within the spread: no difference. Not corrected for the number of (cell, method) pairs: expect about "
+             "one pair in twenty to pass by chance. With one seed, nothing can pass.", ""]
+    testable = summary[~summary["verdict"].isin(["", "one seed"])]
     for key in [k for k in UF_RW if k in set(summary["method_key"])]:
-        rows = summary[summary["method_key"] == key]
+        rows = testable[testable["method_key"] == key]
         above, below = rows[rows["verdict"] == "above"], rows[rows["verdict"] == "below"]
-        lines.append(f"- {rows['method'].iloc[0]}: above naive W2S beyond the seed spread in {len(above)} of "
-                     f"{len(rows)} cells ({', '.join(above['cell']) or 'none'}); below in {len(below)} "
+        lines.append(f"- {summary[summary['method_key'] == key]['method'].iloc[0]}: {len(rows)} of "
+                     f"{(summary['method_key'] == key).sum()} cells have 2 or more seeds; above naive W2S beyond the "
+                     f"spread in {len(above)} ({', '.join(above['cell']) or 'none'}), below in {len(below)} "
                      f"({', '.join(below['cell']) or 'none'})")
-    if not (summary["method_key"].isin(UF_RW) & (summary["verdict"] == "above")).any():
-        lines.append("- No UF or RW variant beats naive W2S beyond the seed spread in any cell.")
+    if len(testable) and not (testable["method_key"].isin(UF_RW) & (testable["verdict"] == "above")).any():
+        lines.append("- In the cells with 2 or more seeds, no UF or RW variant beats naive W2S beyond the spread.")
     lines += ["", "Every (cell, method) beyond the spread:", "",
               markdown(beyond[["cell", "method", "minus naive", "verdict"]]) if len(beyond) else "none", ""]
     uf = table[table["method_key"].isin(["uf", "naive"])].pivot_table(index=["cell", "seed"], columns="method_key",
@@ -421,24 +431,31 @@ def main(argv: list[str] | None = None) -> None:
     unknown = sorted(set(args.cells or []) - {c.id for c in study.cells})
     if unknown:
         raise UserError(f"unknown cells {unknown}; the config's: {', '.join(c.id for c in study.cells)}")
+    command = f"python -m common.study {' '.join(argv)}"
+
+    def report() -> None:
+        table = study_table(out, {c.id for c in study.cells})
+        if table.empty:
+            print(f"no finished runs under {out / 'cells'} yet: no report")
+            return
+        table.to_csv(out / "study_table.csv", index=False)
+        path = write_report(out, args.publish_dir, table, command, time.perf_counter() - start, task_cls.facts.title)
+        publish(out, args.publish_dir)
+        print(f"report: {path}" + (f" (copied to {args.publish_dir})" if args.publish_dir else ""), flush=True)
+
     if not args.report_only:
         import yaml
 
         check_same_settings(args.config, out)
         out.mkdir(parents=True, exist_ok=True)
+        published_log = Path(args.publish_dir) / "study_log.csv" if args.publish_dir else None
+        if published_log and published_log.exists() and not (out / "study_log.csv").exists():
+            shutil.copyfile(published_log, out / "study_log.csv")  # a fresh clone continues the committed log
         (out / "stage_flags.yaml").write_text(yaml.safe_dump(study.stage_flags, sort_keys=False))
         shutil.copyfile(args.config, out / "study.yaml")
         cells = [c for c in study.cells if not args.cells or c.id in args.cells]
-        run_cells(study, cells, args.seeds or study.seeds, args, task_cls)
-    table = study_table(out)
-    if table.empty:
-        print(f"no finished runs under {out / 'cells'} yet: no report")
-        return
-    table.to_csv(out / "study_table.csv", index=False)
-    command = f"python -m common.study {' '.join(argv)}"
-    report = write_report(out, args.publish_dir, table, command, time.perf_counter() - start, task_cls.facts.title)
-    publish(out, args.publish_dir)
-    print(f"report: {report}" + (f" (copied to {args.publish_dir})" if args.publish_dir else ""))
+        run_cells(study, cells, args.seeds or study.seeds, args, task_cls, report)
+    report()
 
 
 if __name__ == "__main__":
