@@ -3,7 +3,6 @@ confidence loss (warm-up ramp, prior-matching threshold, argmax), the weak model
 methods built on it, RW's score on naive W2S's rows, and the weak supervisor trained on every prompt variant."""
 import math
 
-import pandas as pd
 import pytest
 import torch
 from test_row_counts import N, offline, run  # noqa: F401  (offline: a fixture)
