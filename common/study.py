@@ -48,7 +48,7 @@ from .results_table import collect, mean_std
 from .tasks import task_class
 
 KEYS = {"task", "seeds", "do_sampling", "weight_unlike", "stage_flags", "weak_flags", "weak_levels", "variant_levels",
-        "methods", "epoch_settings"}
+        "variant_methods", "methods", "epoch_settings"}
 PER_CELL = {"seed", "output_dir", "train_limit", "epochs", "do_sampling", "weight_unlike", "weak_sft_variants"}
 UF_RW = ("uf", "uf_naive_rows", "rw", "rw_unlikelihood", "rw_naive_rows")
 SMALL_FILES = ("study_table.csv", "cells.md", "REPORT.md", "study_log.csv", "stage_flags.yaml", "study.yaml")
@@ -114,6 +114,8 @@ def load_study(path: str) -> Study:
     need(set(raw) <= KEYS, f"unknown keys {sorted(set(raw) - KEYS)} (known: {sorted(KEYS)})")
     need(levels, "weak_levels needs at least one --train_limit value")
     need(raw.get("epoch_settings"), "epoch_settings needs at least one entry ({epochs: E, methods: [...] or all})")
+    need(set(raw.get("variant_methods", [])) <= set(methods),
+         f"variant_methods: unknown methods {sorted(set(raw.get('variant_methods', [])) - set(methods))}")
     need(set(var_levels) <= set(levels), f"variant_levels {sorted(set(var_levels) - set(levels))} are no weak_levels")
     need(set(stage) <= every_flag, f"stage_flags: unknown flags {sorted(set(stage) - every_flag)}")
     need(not set(stage) & PER_CELL, f"stage_flags cannot set {sorted(set(stage) & PER_CELL)}: the study sets them")
@@ -132,8 +134,11 @@ def load_study(path: str) -> Study:
                                         f"{', '.join(methods)}")
         only = s.get("levels", levels)
         need(set(only) <= set(levels), f"epoch_settings levels {sorted(set(only) - set(levels))} are no weak_levels")
+        # the variant-trained cells run the entry's methods that variant_methods names (default: all of them)
+        var_keys = tuple(k for k in keys if k in raw.get("variant_methods", keys))
         for variants in (False, True):
-            cells += [Cell(int(level), variants, float(s["epochs"]), keys) for level in levels if level in only
+            cells += [Cell(int(level), variants, float(s["epochs"]), var_keys if variants else keys)
+                      for level in levels if level in only
                       and (not variants or (level in var_levels and s.get("variants", True)))]
     if problems:
         raise UserError(f"{path}: " + "; ".join(dict.fromkeys(problems)))

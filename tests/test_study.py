@@ -174,7 +174,18 @@ def test_subset_of_seeds_and_cells(fake_stage, tmp_path):
     study_module.main(argv + ["--max_minutes", "0"])
 
 
+def test_variant_methods_narrows_the_variant_trained_cells_only(fake_stage, tmp_path):
+    config = write_config(tmp_path / "study.yaml", variant_methods=["naive", "uf"])
+    cells = {cell.id: cell.methods for cell in study_module.load_study(str(config)).cells}
+    assert cells["weak150-var-ep1"] == ("naive", "uf") and cells["weak150-var-ep3"] == ("naive", "uf")
+    assert cells["weak150-base-ep1"] == ("naive", "ceiling", "uf", "rw", "rw_unlikelihood", "oracle_filter")
+    study_module.main(["--config", str(config), "--output_dir", str(tmp_path / "out"), "--publish_dir", "",
+                       "--seeds", "1", "--cells", "weak150-var-ep1"])
+    assert [k for _, _, k, _ in fake_stage] == ["weak", "naive", "uf"]
+
+
 @pytest.mark.parametrize("changes, message", [
+    ({"variant_methods": ["uf", "nope"]}, "variant_methods: unknown methods \\['nope'\\]"),
     ({"methods": ["naive", "no_such_method"]}, "unknown methods \\['no_such_method'\\]"),
     ({"weak_levels": []}, "weak_levels needs at least one"),
     ({"epoch_settings": []}, "epoch_settings needs at least one"),
