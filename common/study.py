@@ -25,6 +25,7 @@ every results .json / .txt, the configs) are copied into PUBLISH_DIR after every
 committed; adapters, caches and CSVs of answers stay in OUTPUT_DIR. A person's reading goes in PUBLISH_DIR/NOTES.md,
 which REPORT.md includes.
 """
+import filecmp
 import math
 import os
 import platform
@@ -162,11 +163,11 @@ def stage_argv(key: str, cell: Cell, seed: int, study: Study, out: Path, task_cl
 
 
 def copy_files(files: list[Path], src: Path, dst: Path) -> None:
-    """Each file to the same place under `dst`, via a temporary name (a copy is whole or absent); those already
-    there are kept."""
+    """Each file to the same place under `dst`, via a temporary name (a copy is whole or absent); a file already
+    there with other bytes (left by a run killed mid-way there) is replaced, an identical one kept."""
     for f in files:
         target = dst / f.relative_to(src)
-        if f.is_file() and not target.exists():
+        if f.is_file() and not (target.exists() and filecmp.cmp(f, target, shallow=False)):
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, target.with_name(target.name + ".tmp"))
             os.replace(target.with_name(target.name + ".tmp"), target)

@@ -174,6 +174,19 @@ def test_subset_of_seeds_and_cells(fake_stage, tmp_path):
     study_module.main(argv + ["--max_minutes", "0"])
 
 
+def test_a_copied_weak_supervisor_replaces_what_a_killed_run_left(fake_stage, tmp_path):
+    config = write_config(tmp_path / "study.yaml")
+    argv = ["--config", str(config), "--output_dir", str(tmp_path / "out"), "--publish_dir", "", "--seeds", "1"]
+    study_module.main(argv + ["--cells", "weak150-base-ep1"])
+    stale = tmp_path / "out" / "cells" / "weak150-base-ep3" / "seed_1" / "sst2" / "models" / "weak-adapter"
+    stale.mkdir(parents=True)  # a weak run killed mid-way in the 3-epoch cell: half-written weights
+    (stale / "adapter_model.safetensors").write_text("half")
+    fake_stage.clear()
+    study_module.main(argv + ["--cells", "weak150-base-ep3"])
+    assert "weak" not in [k for _, _, k, _ in fake_stage]
+    assert (stale / "adapter_model.safetensors").read_text() == "weights 150"
+
+
 def test_variant_methods_narrows_the_variant_trained_cells_only(fake_stage, tmp_path):
     config = write_config(tmp_path / "study.yaml", variant_methods=["naive", "uf"])
     cells = {cell.id: cell.methods for cell in study_module.load_study(str(config)).cells}
