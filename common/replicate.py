@@ -173,7 +173,7 @@ def write_report(args: ReplicateArgs, task, roots: list[Path], log: list[dict], 
         figures += entropy_figure(task, rows, named, out / "figures" / f"seed_{seed}")[1][-1:]
         figures += reliability_figure(task, rows, named, out / "figures" / f"seed_{seed}")[1][-1:]
     stats = pd.DataFrame(stats)
-    lines = [f"# Replication on {task.facts.title}: {len(args.seeds)} seeds",
+    lines = [f"# Replication on {task.facts.title}: {len(args.seeds)} seed{'s' * (len(args.seeds) != 1)}",
              "", f"Command: `{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}`; wall time "
                  f"{seconds / 60:.1f} min for the stages run now (stages finished earlier are not re-timed).",
              "", "## Results (test accuracy, mean ± std over seeds; PGR = (method − weak) / (ceiling − weak))", "",
