@@ -9,7 +9,8 @@ quality x how hard the student fits x a variant-robust weak supervisor, with pai
 
 The config (sst2/study.yaml documents every key) declares the cells: one per (weak level: the weak supervisor's
 --train_limit; its prompts: the base prompt or --weak_sft_variants; the students' --epochs), id
-`weak<level>-<base|var>-ep<epochs>`, and the methods each runs. For each cell, then each seed, into
+`weak<level>-<base|var>-ep<epochs>`, and the methods each runs (`variant_methods` narrows the variant-trained
+cells), in the order of its epoch_settings, then levels. For each cell, then each seed, into
 OUTPUT_DIR/cells/<cell>/seed_<s>/<task>/: the weak supervisor, then the cell's methods (with --do_sampling where a
 method takes it), every stage with --config OUTPUT_DIR/stage_flags.yaml (the config's stage_flags) and the cell's
 flags on its command line. A run whose results exist (method key and sampling flag) is never run again, so a killed
@@ -115,8 +116,12 @@ def load_study(path: str) -> Study:
     need(set(raw) <= KEYS, f"unknown keys {sorted(set(raw) - KEYS)} (known: {sorted(KEYS)})")
     need(levels, "weak_levels needs at least one --train_limit value")
     need(raw.get("epoch_settings"), "epoch_settings needs at least one entry ({epochs: E, methods: [...] or all})")
-    need(set(raw.get("variant_methods", [])) <= set(methods),
-         f"variant_methods: unknown methods {sorted(set(raw.get('variant_methods', [])) - set(methods))}")
+    var_methods = raw.get("variant_methods", "all")
+    need(var_methods == "all" or (isinstance(var_methods, list) and var_methods),
+         f"variant_methods is 'all' or a list of methods, not {var_methods!r}")
+    if isinstance(var_methods, list):
+        need(set(var_methods) <= set(methods),
+             f"variant_methods: unknown methods {sorted(set(var_methods) - set(methods))}")
     need(set(var_levels) <= set(levels), f"variant_levels {sorted(set(var_levels) - set(levels))} are no weak_levels")
     need(set(stage) <= every_flag, f"stage_flags: unknown flags {sorted(set(stage) - every_flag)}")
     need(not set(stage) & PER_CELL, f"stage_flags cannot set {sorted(set(stage) & PER_CELL)}: the study sets them")
@@ -136,7 +141,7 @@ def load_study(path: str) -> Study:
         only = s.get("levels", levels)
         need(set(only) <= set(levels), f"epoch_settings levels {sorted(set(only) - set(levels))} are no weak_levels")
         # the variant-trained cells run the entry's methods that variant_methods names (default: all of them)
-        var_keys = tuple(k for k in keys if k in raw.get("variant_methods", keys))
+        var_keys = keys if var_methods == "all" else tuple(k for k in keys if k in (var_methods or ()))
         for variants in (False, True):
             cells += [Cell(int(level), variants, float(s["epochs"]), var_keys if variants else keys)
                       for level in levels if level in only

@@ -199,6 +199,8 @@ def test_variant_methods_narrows_the_variant_trained_cells_only(fake_stage, tmp_
 
 @pytest.mark.parametrize("changes, message", [
     ({"variant_methods": ["uf", "nope"]}, "variant_methods: unknown methods \\['nope'\\]"),
+    ({"variant_methods": None}, "variant_methods is 'all' or a list of methods, not None"),
+    ({"variant_methods": []}, "variant_methods is 'all' or a list"),
     ({"methods": ["naive", "no_such_method"]}, "unknown methods \\['no_such_method'\\]"),
     ({"weak_levels": []}, "weak_levels needs at least one"),
     ({"epoch_settings": []}, "epoch_settings needs at least one"),
@@ -219,7 +221,8 @@ def test_the_shipped_config_is_valid():
 
     study = study_module.load_study(str(REPO / "sst2" / "study.yaml"))
     ids = [cell.id for cell in study.cells]
-    assert ids == ["weak1000-base-ep1", "weak600-base-ep1", "weak400-base-ep1", "weak600-var-ep1",
-                   "weak600-base-ep3"]  # the 3-epoch setting narrowed to the middle level, base prompts
-    assert {"naive", "uf", "random_filter", "oracle_filter"} <= set(study.cells[-1].methods) and study.seeds == [1, 2, 3]
+    assert ids == ["weak600-base-ep3", "weak1000-base-ep1", "weak600-base-ep1", "weak400-base-ep1",
+                   "weak600-var-ep1"]  # the 3-epoch setting first, narrowed to the middle level, base prompts
+    assert {"naive", "uf", "random_filter", "oracle_filter"} <= set(study.cells[0].methods) and study.seeds == [1, 2, 3]
+    assert "confidence_filter" in study.cells[1].methods and "confidence_filter" not in study.cells[-1].methods
     assert "common.study --config sst2/study.yaml" in (REPO / "Makefile").read_text()
