@@ -297,6 +297,15 @@ def finish(plt, fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> No
     plt.close(fig)
 
 
+def x_window(low: float, high: float, width: float = 0.1) -> tuple[float, float]:
+    """An x range (accuracy units) at least `width` wide, centred on (low, high) when narrower: with one weak level
+    the dodged points would otherwise spread over the whole axis and read as different weak accuracies."""
+    if high - low >= width:
+        return low, high
+    centre = (low + high) / 2
+    return centre - width / 2, centre + width / 2
+
+
 def diff_figure(table: pd.DataFrame, epochs: float, path: Path, title: str) -> None:
     """x: measured weak accuracy (mean over seeds); y: mean paired difference to naive W2S, bars: std over seeds;
     one line per method and kind of weak supervisor (dashed, squares: trained on the variants)."""
@@ -315,6 +324,7 @@ def diff_figure(table: pd.DataFrame, epochs: float, path: Path, title: str) -> N
                         color="black" if oracle else colour(plt, every.index(key)), lw=2.5 if oracle else 1.2,
                         marker="s" if prompts == "variants" else "o", ls="--" if prompts == "variants" else "-")
     ax.axhline(0, color="grey", lw=1, ls=":")
+    ax.set_xlim(*x_window(*ax.get_xlim()))
     finish(plt, fig, ax, path, "weak supervisor's measured test accuracy (mean over seeds; methods dodged sideways)",
            "test accuracy − naive W2S's, same seed (mean ± std)", f"{title}: students trained {epochs:g} epoch(s)")
 

@@ -226,3 +226,9 @@ def test_the_shipped_config_is_valid():
     assert {"naive", "uf", "random_filter", "oracle_filter"} <= set(study.cells[0].methods) and study.seeds == [1, 2, 3]
     assert "confidence_filter" in study.cells[1].methods and "confidence_filter" not in study.cells[-1].methods
     assert "common.study --config sst2/study.yaml" in (REPO / "Makefile").read_text()
+
+
+def test_x_window_widens_a_narrow_axis_only():
+    # one weak level: the dodged points span 0.003, which would read as three weak accuracies
+    assert study_module.x_window(0.7470, 0.7500) == pytest.approx((0.6985, 0.7985))
+    assert study_module.x_window(0.64, 0.84) == (0.64, 0.84)  # three levels: left alone
