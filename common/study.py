@@ -34,6 +34,7 @@ import re
 import shutil
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -146,6 +147,8 @@ def load_study(path: str) -> Study:
             cells += [Cell(int(level), variants, float(s["epochs"]), var_keys if variants else keys)
                       for level in levels if level in only
                       and (not variants or (level in var_levels and s.get("variants", True)))]
+    twice = [cell_id for cell_id, n in Counter(c.id for c in cells).items() if n > 1]
+    need(not twice, f"epoch_settings give the cells {twice} more than once (narrow the entries with levels:)")
     if problems:
         raise UserError(f"{path}: " + "; ".join(dict.fromkeys(problems)))
     return Study(raw.get("task", "sst2"), raw.get("seeds", [1, 2, 3]), raw.get("do_sampling", True),

@@ -208,6 +208,8 @@ def test_variant_methods_narrows_the_variant_trained_cells_only(fake_stage, tmp_
     ({"stage_flags": {"epochs": 2, "no_flag": 1}}, "unknown flags \\['no_flag'\\].*cannot set \\['epochs'\\]"),
     ({"weak_flags": {}}, "weak_flags needs epochs"),
     ({"surprise": 1}, "unknown keys \\['surprise'\\]"),
+    ({"epoch_settings": [{"epochs": 3, "methods": ["naive"]}, {"epochs": 3, "levels": [150], "methods": ["uf"]}]},
+     "cells \\['weak150-base-ep3', 'weak150-var-ep3'\\] more than once"),
 ])
 def test_a_bad_config_is_one_clear_error(fake_stage, tmp_path, changes, message):
     config = write_config(tmp_path / "study.yaml", **changes)
@@ -222,7 +224,7 @@ def test_the_shipped_config_is_valid():
     study = study_module.load_study(str(REPO / "sst2" / "study.yaml"))
     ids = [cell.id for cell in study.cells]
     assert ids == ["weak600-base-ep3", "weak1000-base-ep1", "weak600-base-ep1", "weak400-base-ep1",
-                   "weak600-var-ep1"]  # the 3-epoch setting first, narrowed to the middle level, base prompts
+                   "weak600-var-ep1", "weak400-base-ep3"]  # 3 epochs first at the middle level, last at the lowest
     assert {"naive", "uf", "random_filter", "oracle_filter"} <= set(study.cells[0].methods) and study.seeds == [1, 2, 3]
     assert "confidence_filter" in study.cells[1].methods and "confidence_filter" not in study.cells[-1].methods
     assert "common.study --config sst2/study.yaml" in (REPO / "Makefile").read_text()
