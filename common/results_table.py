@@ -20,10 +20,20 @@ from .methods import discover_methods, method_of_record, sampling_of_record
 from .tasks import task_folders
 
 
+def lowest_recall(record: dict) -> float | None:
+    """The lowest per-class recall (share of a class's test questions answered right, 0 to 1) of a run's
+    classification report: 0 when the model never gives one of the answers right, as a student that answers one
+    class for every sentence; None when the run has no per-class report."""
+    recalls = [v["recall"] for k, v in (record.get("report") or {}).items()
+               if isinstance(v, dict) and "recall" in v and not k.endswith(" avg")]
+    return min(recalls) if recalls else None
+
+
 def collect(folders: list[Path]) -> pd.DataFrame:
     """One row per results json under `folders`: dataset, weak, strong, method (its label; `method_key` the
-    registry key), sampling, seed, accuracy, n, and the share of right training labels (unweighted / weighted by
-    the loss weights) where the run recorded it. Rows in the registry's order of methods."""
+    registry key), sampling, seed, accuracy, n, the share of right training labels (unweighted / weighted by
+    the loss weights) where the run recorded it, and the lowest per-class recall (`lowest_recall`). Rows in the
+    registry's order of methods."""
     methods = discover_methods()
     order = {key: i for i, key in enumerate(methods)}
     rows = []
@@ -37,7 +47,8 @@ def collect(folders: list[Path]) -> pd.DataFrame:
                      "strong": cfg.get("strong_model_name", ""), "method": method.label if method else key,
                      "method_key": key, "sampling": sampling, "seed": cfg["seed"], "accuracy": record["accuracy"],
                      "n": record["n"], "label_accuracy": record.get("training_label_accuracy"),
-                     "label_accuracy_weighted": record.get("training_label_accuracy_weighted"), "path": str(path)})
+                     "label_accuracy_weighted": record.get("training_label_accuracy_weighted"),
+                     "lowest_recall": lowest_recall(record), "path": str(path)})
     table = pd.DataFrame(rows)
     if table.empty:
         return table

@@ -257,7 +257,7 @@ def study_table(out: Path, cells: set[str] | None = None) -> pd.DataFrame:
         table[column] = runs.reindex(pair).to_numpy()
     table["minus_naive"] = table["accuracy"] - table.pop("naive_accuracy")
     columns = ["cell", "weak_level", "weak_prompts", "epochs", "seed", "method", "method_key", "sampling", "accuracy",
-               "label_accuracy", "label_accuracy_weighted", "weak_accuracy", "minus_naive", "n", "path"]
+               "label_accuracy", "label_accuracy_weighted", "lowest_recall", "weak_accuracy", "minus_naive", "n", "path"]
     return table[columns].sort_values(["epochs", "weak_prompts", "weak_level"], kind="stable").reset_index(drop=True)
 
 
@@ -276,13 +276,15 @@ def verdict(diffs: pd.Series) -> str:
 
 
 def cell_summaries(table: pd.DataFrame) -> pd.DataFrame:
-    """One line per (cell, method): seeds, accuracy, difference to naive W2S, labels right (mean ± std), verdict."""
+    """One line per (cell, method): seeds, accuracy, difference to naive W2S, labels right, lowest class recall
+    (mean ± std), verdict."""
     rows = []
     for (cell, key), g in table.groupby(["cell", "method_key"], sort=False):
         rows.append({"cell": cell, "method_key": key, "method": g["method"].iloc[0], "seeds": len(g),
                      "accuracy": mean_std(g["accuracy"]), "minus naive": mean_std(g["minus_naive"].dropna()),
                      "mean minus naive": g["minus_naive"].mean(), "training labels right":
-                     mean_std(g["label_accuracy"].dropna()), "verdict": "" if key in ("weak", "naive") else verdict(g["minus_naive"])})
+                     mean_std(g["label_accuracy"].dropna()), "lowest class recall": mean_std(g["lowest_recall"].dropna()),
+                     "verdict": "" if key in ("weak", "naive") else verdict(g["minus_naive"])})
     return pd.DataFrame(rows)
 
 
@@ -363,6 +365,22 @@ def cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
+def one_class_lines(table: pd.DataFrame, below: float = 0.1) -> list[str]:
+    """The report's count, per cell, of student runs whose lowest class recall is under `below`: students that
+    answer (nearly) one class for every test question, whose accuracy is then the share of that class."""
+    students = table[~table["method_key"].isin(["weak", "ceiling"])].dropna(subset=["lowest_recall"])
+    if students.empty:
+        return []
+    rows = []
+    for cell, g in students.groupby("cell", sort=False):
+        low = g[g["lowest_recall"] < below]
+        rows.append({"cell": cell, "runs": len(g), f"lowest class recall < {below:g}": len(low), "which (seeds)": "; ".join(
+            f"{m} ({', '.join(map(str, h['seed']))})" for m, h in low.groupby("method", sort=False)) or "none"})
+    return [f"## W2S students that answer one class (lowest class recall under {below:g})", "",
+            "The weak supervisor's and the ceiling's runs are not counted; the cells' tables give every method's "
+            "lowest class recall.", "", markdown(pd.DataFrame(rows)), ""]
+
+
 def write_report(out: Path, publish_dir: str, table: pd.DataFrame, command: str, seconds: float, title: str) -> Path:
     summary = cell_summaries(table)
     cells_md = []
@@ -413,6 +431,7 @@ def write_report(out: Path, publish_dir: str, table: pd.DataFrame, command: str,
         lines += ["## Are UF's kept labels more often right than naive W2S's?", "",
                   markdown(pd.DataFrame([{"cell": c, "UF − naive, labels right": mean_std(d), "per seed":
                                           ", ".join(f"{v:+.4f}" for v in d), "verdict": verdict(d)} for c, d in uf])), ""]
+    lines += one_class_lines(table)
     notes = Path(publish_dir or out) / "NOTES.md"
     lines += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in figures] + \
              ["", "## Per cell", "", *cells_md, "## Interpretation (NOTES.md, written by a person)", "",

@@ -81,3 +81,16 @@ def test_a_variant_trained_weak_supervisor_is_its_own_weak_model_for_pgr(tmp_pat
     table = add_pgr(collect([tmp_path])).set_index(["method", "weak"])
     assert table.loc[("naive W2S", "W"), "pgr"] == pytest.approx(0.5)
     assert table.loc[("naive W2S", "W (variant SFT)"), "pgr"] == pytest.approx(0.5)
+
+
+def test_lowest_recall_reads_the_per_class_report():
+    from common.results_table import lowest_recall
+
+    # sklearn's classification_report(output_dict=True) of a student that answers "1" for every sentence
+    report = {"0": {"precision": 0.0, "recall": 0.0, "support": 232.0},
+              "1": {"precision": 0.536, "recall": 1.0, "support": 268.0}, "accuracy": 0.536,
+              "macro avg": {"recall": 0.5}, "weighted avg": {"recall": 0.536}}
+    assert lowest_recall({"report": report}) == 0.0
+    report["0"]["recall"] = 0.25
+    assert lowest_recall({"report": report}) == 0.25  # the averages (0.5) are not classes
+    assert lowest_recall({"accuracy": 0.4}) is None  # GSM8K-like: no per-class report

@@ -59,7 +59,9 @@ def fake_stage(monkeypatch):
                              "weak_model_name": "SmolLM2-135M", "strong_model_name": "Gemma3-270M",
                              "weak_sft_variants": "weak_sft_variants" in flags},
                   "training_label_accuracy": {"naive": 0.7, "uf": 0.8 + 0.01 * seed}.get(key),
-                  "training_label_accuracy_weighted": None}
+                  "training_label_accuracy_weighted": None,  # RW + unlikelihood of seed 1: one class only
+                  "report": {"0": {"recall": 0.0 if (key, seed) == ("rw_unlikelihood", 1) else 0.7}, "1": {"recall": 1.0},
+                             "accuracy": acc, "macro avg": {"recall": 0.5}, "weighted avg": {"recall": 0.5}}}
         if key == "weak":
             record["adapter"] = "weak-adapter"
             (root / "models" / "weak-adapter").mkdir(parents=True)
@@ -135,6 +137,9 @@ def test_study_runs_every_cell_once_resumes_and_reports(fake_stage, tmp_path, ca
     assert "- RW: 3 of 3 cells have 2 or more seeds; above naive W2S beyond the spread in 0 (none)" in report
     assert "no UF or RW variant beats" not in report and "## Are UF's kept labels more often right" in report
     assert "0.7700 ± 0.0100" in report  # the base weak supervisor of level 150: 0.76, 0.77, 0.78
+    assert set(table["lowest_recall"]) == {0.0, 0.7}
+    one_class = report.split("## W2S students that answer one class")[1].split("##")[0]
+    assert one_class.count("RW + unlikelihood (1)") == 3 and one_class.count("none") == 3  # the ep1 / ep3 cells
     assert (pub / "cells" / "weak50-base-ep3" / "seed_1" / "sst2" / "results" / "weak_sampling=False.json").exists()
     published = {p.suffix for p in pub.rglob("*") if p.is_file()}
     assert published <= {".json", ".txt", ".md", ".png", ".csv", ".yaml"}
