@@ -367,7 +367,8 @@ def cpu_name() -> str:
 
 def one_class_lines(table: pd.DataFrame, below: float = 0.1) -> list[str]:
     """The report's count, per cell, of student runs whose lowest class recall is under `below`: students that
-    answer (nearly) one class for every test question, whose accuracy is then the share of that class."""
+    miss a class; with two classes, students that answer (nearly) one class for every test question, whose
+    accuracy is then about the share of that class."""
     students = table[~table["method_key"].isin(["weak", "ceiling"])].dropna(subset=["lowest_recall"])
     if students.empty:
         return []
@@ -376,7 +377,8 @@ def one_class_lines(table: pd.DataFrame, below: float = 0.1) -> list[str]:
         low = g[g["lowest_recall"] < below]
         rows.append({"cell": cell, "runs": len(g), f"lowest class recall < {below:g}": len(low), "which (seeds)": "; ".join(
             f"{m} ({', '.join(map(str, h['seed']))})" for m, h in low.groupby("method", sort=False)) or "none"})
-    return [f"## W2S students that answer one class (lowest class recall under {below:g})", "",
+    return [f"## W2S students that miss a class (lowest class recall under {below:g}; with two classes: they answer "
+            "one class for nearly every question)", "",
             "The weak supervisor's and the ceiling's runs are not counted; the cells' tables give every method's "
             "lowest class recall.", "", markdown(pd.DataFrame(rows)), ""]
 

@@ -89,8 +89,9 @@ def test_lowest_recall_reads_the_per_class_report():
     # sklearn's classification_report(output_dict=True) of a student that answers "1" for every sentence
     report = {"0": {"precision": 0.0, "recall": 0.0, "support": 232.0},
               "1": {"precision": 0.536, "recall": 1.0, "support": 268.0}, "accuracy": 0.536,
+              "-1": {"precision": 0.0, "recall": 0.0, "support": 0.0},  # unparseable answers: no test questions
               "macro avg": {"recall": 0.5}, "weighted avg": {"recall": 0.536}}
     assert lowest_recall({"report": report}) == 0.0
     report["0"]["recall"] = 0.25
-    assert lowest_recall({"report": report}) == 0.25  # the averages (0.5) are not classes
+    assert lowest_recall({"report": report}) == 0.25  # neither the averages (0.5) nor "-1" (0.0) are classes
     assert lowest_recall({"accuracy": 0.4}) is None  # GSM8K-like: no per-class report

@@ -138,7 +138,7 @@ def test_study_runs_every_cell_once_resumes_and_reports(fake_stage, tmp_path, ca
     assert "no UF or RW variant beats" not in report and "## Are UF's kept labels more often right" in report
     assert "0.7700 ± 0.0100" in report  # the base weak supervisor of level 150: 0.76, 0.77, 0.78
     assert set(table["lowest_recall"]) == {0.0, 0.7}
-    one_class = report.split("## W2S students that answer one class")[1].split("##")[0]
+    one_class = report.split("## W2S students that miss a class")[1].split("##")[0]
     assert one_class.count("RW + unlikelihood (1)") == 3 and one_class.count("none") == 3  # the ep1 / ep3 cells
     assert (pub / "cells" / "weak50-base-ep3" / "seed_1" / "sst2" / "results" / "weak_sampling=False.json").exists()
     published = {p.suffix for p in pub.rglob("*") if p.is_file()}
@@ -231,11 +231,21 @@ def test_the_shipped_config_is_valid():
     assert ids == ["weak600-base-ep3", "weak1000-base-ep1", "weak600-base-ep1", "weak400-base-ep1",
                    "weak600-var-ep1", "weak400-base-ep3"]  # 3 epochs first at the middle level, last at the lowest
     assert {"naive", "uf", "random_filter", "oracle_filter"} <= set(study.cells[0].methods) and study.seeds == [1, 2, 3]
-    assert "confidence_filter" in study.cells[1].methods and "confidence_filter" not in study.cells[-1].methods
+    by_id = {cell.id: cell for cell in study.cells}
+    assert "confidence_filter" in by_id["weak600-base-ep1"].methods  # variant_methods narrows the var cell only
+    assert "confidence_filter" not in by_id["weak600-var-ep1"].methods and "uf" in by_id["weak600-var-ep1"].methods
     assert "common.study --config sst2/study.yaml" in (REPO / "Makefile").read_text()
 
 
-def test_x_window_widens_a_narrow_axis_only():
+def test_x_window_widens_a_narrow_axis_only(monkeypatch, tmp_path):
     # one weak level: the dodged points span 0.003, which would read as three weak accuracies
     assert study_module.x_window(0.7470, 0.7500) == pytest.approx((0.6985, 0.7985))
     assert study_module.x_window(0.64, 0.84) == (0.64, 0.84)  # three levels: left alone
+    limits = []
+    monkeypatch.setattr(study_module, "finish", lambda plt, fig, ax, *rest: [limits.append(ax.get_xlim()),
+                                                                            plt.close(fig)])
+    table = pd.DataFrame({"epochs": 3.0, "method_key": ["uf", "oracle_filter"] * 3, "method": ["UF", "oracle"] * 3,
+                          "weak_prompts": "base", "weak_level": 600, "weak_accuracy": [0.75] * 6,
+                          "minus_naive": [0.01, 0.02, -0.01, 0.03, 0.0, 0.04]})
+    study_module.diff_figure(table, 3.0, tmp_path / "fig.png", "SST-2")  # one level: the figure's axis is widened
+    assert limits[0][1] - limits[0][0] == pytest.approx(0.1)
