@@ -25,8 +25,8 @@ def lowest_recall(record: dict) -> float | None:
     classification report, over the classes the test set has (an unparseable answer's "-1" has no test questions):
     0 when the model never gives one of the answers right, as a student that answers one class for every
     sentence; None when the run has no per-class report."""
-    recalls = [v["recall"] for k, v in (record.get("report") or {}).items()  # support 0: not a test class, e.g.
-               if isinstance(v, dict) and "recall" in v and not k.endswith(" avg") and v.get("support", 1) > 0]  # "-1"
+    recalls = [v["recall"] for k, v in (record.get("report") or {}).items()
+               if isinstance(v, dict) and "recall" in v and not k.endswith(" avg") and v.get("support", 1) > 0]
     return min(recalls) if recalls else None
 
 

@@ -219,7 +219,7 @@ def test_variant_methods_narrows_the_variant_trained_cells_only(fake_stage, tmp_
 def test_a_bad_config_is_one_clear_error(fake_stage, tmp_path, changes, message):
     config = write_config(tmp_path / "study.yaml", **changes)
     with pytest.raises(UserError, match=message):
-        study_module.main(["--config", str(config), "--output_dir", str(tmp_path / "out")])
+        study_module.main(["--config", str(config), "--output_dir", str(tmp_path / "out"), "--publish_dir", ""])
     assert fake_stage == []
 
 
