@@ -33,7 +33,8 @@ def lowest_recall(record: dict) -> float | None:
 def collect(folders: list[Path]) -> pd.DataFrame:
     """One row per results json under `folders`: dataset, weak, strong, method (its label; `method_key` the
     registry key), sampling, seed, accuracy, n, the share of right training labels (unweighted / weighted by
-    the loss weights) where the run recorded it, and the lowest per-class recall (`lowest_recall`). Rows in the
+    the loss weights) where the run recorded it, the lowest per-class recall (`lowest_recall`) and, for a filter of
+    the variant rows, the share of those rows it kept (`rows_kept_share`, before `--do_sampling`). Rows in the
     registry's order of methods."""
     methods = discover_methods()
     order = {key: i for i, key in enumerate(methods)}
@@ -49,7 +50,9 @@ def collect(folders: list[Path]) -> pd.DataFrame:
                      "method_key": key, "sampling": sampling, "seed": cfg["seed"], "accuracy": record["accuracy"],
                      "n": record["n"], "label_accuracy": record.get("training_label_accuracy"),
                      "label_accuracy_weighted": record.get("training_label_accuracy_weighted"),
-                     "lowest_recall": lowest_recall(record), "path": str(path)})
+                     "lowest_recall": lowest_recall(record), "rows_kept_share":
+                         record["rows_kept"] / record["rows_total"] if record.get("rows_total") else None,
+                     "path": str(path)})
     table = pd.DataFrame(rows)
     if table.empty:
         return table

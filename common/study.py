@@ -257,7 +257,8 @@ def study_table(out: Path, cells: set[str] | None = None) -> pd.DataFrame:
         table[column] = runs.reindex(pair).to_numpy()
     table["minus_naive"] = table["accuracy"] - table.pop("naive_accuracy")
     columns = ["cell", "weak_level", "weak_prompts", "epochs", "seed", "method", "method_key", "sampling", "accuracy",
-               "label_accuracy", "label_accuracy_weighted", "lowest_recall", "weak_accuracy", "minus_naive", "n", "path"]
+               "label_accuracy", "label_accuracy_weighted", "lowest_recall", "rows_kept_share", "weak_accuracy",
+               "minus_naive", "n", "path"]
     return table[columns].sort_values(["epochs", "weak_prompts", "weak_level"], kind="stable").reset_index(drop=True)
 
 
@@ -429,10 +430,17 @@ def write_report(out: Path, publish_dir: str, table: pd.DataFrame, command: str,
     uf = table[table["method_key"].isin(["uf", "naive"])].pivot_table(index=["cell", "seed"], columns="method_key",
                                                                     values="label_accuracy")
     if {"uf", "naive"} <= set(uf.columns):
+        kept = table[table["method_key"] == "uf"].set_index(["cell", "seed"])["rows_kept_share"]
         uf = (uf["uf"] - uf["naive"]).dropna().groupby("cell", sort=False)
+        # A share of 1.00 is the median rule keeping everything (median entropy = its maximum): UF is then no filter.
         lines += ["## Are UF's kept labels more often right than naive W2S's?", "",
                   markdown(pd.DataFrame([{"cell": c, "UF − naive, labels right": mean_std(d), "per seed":
-                                          ", ".join(f"{v:+.4f}" for v in d), "verdict": verdict(d)} for c, d in uf])), ""]
+                                          ", ".join(f"{v:+.4f}" for v in d), "verdict": verdict(d),
+                                          "share of variant rows UF kept, per seed":
+                                          ", ".join(f"{kept.get(i, float('nan')):.2f}" for i in d.index)}
+                                         for c, d in uf])),
+                  "", "A share of 1.00: more than half the rows share the largest entropy there is, so the median "
+                  "threshold is that entropy and UF keeps every row: no filter at all.", ""]
     lines += one_class_lines(table)
     notes = Path(publish_dir or out) / "NOTES.md"
     lines += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in figures] + \

@@ -62,6 +62,8 @@ def fake_stage(monkeypatch):
                   "training_label_accuracy_weighted": None,  # RW + unlikelihood of seed 1: one class only
                   "report": {"0": {"recall": 0.0 if (key, seed) == ("rw_unlikelihood", 1) else 0.7}, "1": {"recall": 1.0},
                              "accuracy": acc, "macro avg": {"recall": 0.5}, "weighted avg": {"recall": 0.5}}}
+        if key == "uf":  # seed 1's median rule keeps every variant row
+            record.update(rows_total=80, rows_kept=80 if seed == 1 else 44)
         if key == "weak":
             record["adapter"] = "weak-adapter"
             (root / "models" / "weak-adapter").mkdir(parents=True)
@@ -136,6 +138,9 @@ def test_study_runs_every_cell_once_resumes_and_reports(fake_stage, tmp_path, ca
     assert "- UF: 6 of 6 cells have 2 or more seeds; above naive W2S beyond the spread in 6 (" in report
     assert "- RW: 3 of 3 cells have 2 or more seeds; above naive W2S beyond the spread in 0 (none)" in report
     assert "no UF or RW variant beats" not in report and "## Are UF's kept labels more often right" in report
+    uf_labels = report.split("## Are UF's kept labels")[1].split("##")[0]
+    assert uf_labels.count("| +0.1100, +0.1200, +0.1300 | above     | 1.00, 0.55, 0.55") == 6  # every cell, seeds 1-3
+    assert table[table["method_key"] == "uf"]["rows_kept_share"].tolist() == [1.0, 0.55, 0.55] * 6
     assert "0.7700 ± 0.0100" in report  # the base weak supervisor of level 150: 0.76, 0.77, 0.78
     assert set(table["lowest_recall"]) == {0.0, 0.7}
     one_class = report.split("## W2S students that miss a class")[1].split("##")[0]
