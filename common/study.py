@@ -4,8 +4,10 @@ quality x how hard the student fits x a variant-robust weak supervisor, with pai
     make study                                     # = python -m common.study --config sst2/study.yaml
                                                    #   --output_dir runs/study --publish_dir study
     make study STUDY_FLAGS="--seeds 1 --max_minutes 120"     # a two-hour piece; run it again to go on
-    python -m common.study --cells weak150-base-ep1 --seeds 1 2   # a subset of the cells
+    python -m common.study --cells weak400-base-ep1 --seeds 1 2   # a subset of the cells
     python -m common.study --report_only           # table, figures and report of what has finished
+    python -m common.study --cells weak400-base-ep3 --seeds 1 --output_dir runs/recheck --publish_dir '' \
+        --compare_to study/study_table.csv         # re-run a committed cell apart and compare, run by run
 
 The config (sst2/study.yaml documents every key) declares the cells: one per (weak level: the weak supervisor's
 --train_limit; its prompts: the base prompt or --weak_sft_variants; the students' --epochs), id
@@ -21,7 +23,9 @@ supervisor: it runs once per (seed, epochs) and its results are copied into that
 
 Writes into OUTPUT_DIR: study_table.csv (one line per run, with the measured weak accuracy of its (cell, seed) and
 its paired difference to naive W2S), cells.md (a table per cell), fig_diff_ep<E>.png (one per epoch setting),
-fig_labels_vs_accuracy.png, study_log.csv (minutes per run, all sessions) and REPORT.md. The small files (those,
+fig_labels_vs_accuracy.png, study_log.csv (minutes per run, all sessions), REPORT.md and, with --compare_to,
+compare.csv (each run's accuracy and labels right beside those of the same cell, seed and method in a committed
+study_table.csv). The small files (those,
 every results .json / .txt, the configs) are copied into PUBLISH_DIR after every run, mirroring the layout, to be
 committed; adapters, caches and CSVs of answers stay in OUTPUT_DIR. A person's reading goes in PUBLISH_DIR/NOTES.md,
 which REPORT.md includes.
@@ -63,9 +67,11 @@ class StudyArgs:
     output_dir: str = arg("runs/study", "every run (adapters, caches, results), the tables, figures and REPORT.md")
     publish_dir: str = arg("study", "copy the small files here, to be committed ('' : do not copy)")
     seeds: list[int] | None = arg(None, "only these seeds (default: the config's)")
-    cells: list[str] | None = arg(None, "only these cells (ids like weak150-base-ep1; default: all)")
+    cells: list[str] | None = arg(None, "only these cells (ids like weak400-base-ep1; default: all)")
     max_minutes: float | None = arg(None, "start no new run after this many minutes (then write the report)")
     report_only: bool = arg(False, "run nothing: the table, figures and report of what has finished")
+    compare_to: str = arg("", "a committed study_table.csv: print and write compare.csv, this output's runs "
+                              "beside that table's runs of the same cell, seed and method")
 
 
 @dataclass(frozen=True)
@@ -476,6 +482,23 @@ def check_same_settings(config: str, out: Path) -> None:
                             "(and --publish_dir), or put those settings back")
 
 
+def compare(table: pd.DataFrame, committed: pd.DataFrame, path: Path) -> str:
+    """This output's runs beside the committed table's runs of the same (cell, seed, method key): test accuracy
+    and training labels right, both shares in [0, 1], and the differences (this − committed). Written to `path`;
+    returns a markdown table and how many runs match to 4 decimals."""
+    keys, values = ["cell", "seed", "method", "method_key"], ["accuracy", "label_accuracy"]
+    both = table[keys + values].merge(committed[keys + values], on=keys, how="left", suffixes=("", "_committed"))
+    for v in values:
+        both[f"{v}_difference"] = both[v] - both[f"{v}_committed"]
+    both.to_csv(path, index=False)
+    found = both["accuracy_committed"].notna()
+    same = (both.loc[found, "accuracy_difference"].abs() < 5e-5).sum()
+    shown = both[["cell", "seed", "method", "accuracy", "accuracy_committed", "accuracy_difference",
+                  "label_accuracy", "label_accuracy_committed"]]
+    return (f"{markdown(shown.round(4))}\n\n{same} of {found.sum()} runs found in the committed table have the same "
+            f"test accuracy (to 4 decimals); {(~found).sum()} are not in it. Written to {path}")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     (args,) = parse_dataclasses([StudyArgs], argv, __doc__)
@@ -485,6 +508,8 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         raise UserError(f"unknown cells {unknown}; the config's: {', '.join(c.id for c in study.cells)}")
     command = f"python -m common.study {' '.join(argv)}"
+    if args.compare_to and not Path(args.compare_to).is_file():
+        raise UserError(f"--compare_to {args.compare_to}: no such file (a study_table.csv, e.g. study/study_table.csv)")
 
     def report() -> None:
         table = study_table(out, {c.id for c in study.cells})
@@ -495,6 +520,8 @@ def main(argv: list[str] | None = None) -> None:
         path = write_report(out, args.publish_dir, table, command, time.perf_counter() - start, task_cls.facts.title)
         publish(out, args.publish_dir)
         print(f"report: {path}" + (f" (copied to {args.publish_dir})" if args.publish_dir else ""), flush=True)
+        if args.compare_to:
+            print(compare(table, pd.read_csv(args.compare_to), out / "compare.csv"), flush=True)
 
     if not args.report_only:
         import yaml

@@ -184,6 +184,27 @@ def test_subset_of_seeds_and_cells(fake_stage, tmp_path):
     study_module.main(argv + ["--max_minutes", "0"])
 
 
+def test_compare_to_puts_a_recheck_beside_the_committed_runs(fake_stage, tmp_path, capsys):
+    config, first, again = write_config(tmp_path / "study.yaml"), tmp_path / "first", tmp_path / "again"
+    argv = ["--config", str(config), "--publish_dir", "", "--seeds", "1", "--cells", "weak150-base-ep3"]
+    study_module.main(argv + ["--output_dir", str(first)])
+    committed = pd.read_csv(first / "study_table.csv")
+    assert list(committed["method_key"]) == ["weak", "naive", "uf"]
+    committed.loc[committed["method_key"] == "uf", "accuracy"] -= 0.02  # a committed UF run 2 points lower
+    committed[committed["method_key"] != "naive"].to_csv(tmp_path / "committed.csv", index=False)
+    capsys.readouterr()
+    study_module.main(argv + ["--output_dir", str(again), "--compare_to", str(tmp_path / "committed.csv")])
+    out = capsys.readouterr().out
+    assert "1 of 2 runs found in the committed table have the same test accuracy (to 4 decimals); 1 are not in it" in out
+    compared = pd.read_csv(again / "compare.csv").set_index("method_key")
+    assert compared.loc["uf", "accuracy_difference"] == pytest.approx(0.02)
+    assert compared.loc["uf", "accuracy"] == pytest.approx(0.70 + 0.075 + 0.01 + 0.01 + 0.032)
+    assert compared.loc["weak", "accuracy_difference"] == 0 and pd.isna(compared.loc["naive", "accuracy_committed"])
+    assert compared.loc["uf", "label_accuracy_committed"] == pytest.approx(0.81)
+    with pytest.raises(UserError, match="--compare_to .*no such file"):
+        study_module.main(argv + ["--output_dir", str(again), "--compare_to", str(tmp_path / "missing.csv")])
+
+
 def test_a_copied_weak_supervisor_replaces_what_a_killed_run_left(fake_stage, tmp_path):
     config = write_config(tmp_path / "study.yaml")
     argv = ["--config", str(config), "--output_dir", str(tmp_path / "out"), "--publish_dir", "", "--seeds", "1"]
