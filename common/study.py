@@ -342,10 +342,12 @@ def diff_figure(table: pd.DataFrame, epochs: float, path: Path, title: str) -> N
 
 
 def labels_figure(table: pd.DataFrame, path: Path, title: str) -> None:
-    """Training labels right against test accuracy, one point per (method, cell), means over seeds."""
+    """Training labels right against test accuracy, one point per (method, cell), means over seeds; each point
+    labelled with its cell's weak level (the weak supervisor's training sentences)."""
     plt = pyplot()
     points = table.dropna(subset=["label_accuracy"]).groupby(["cell", "method_key"], sort=False).agg(
         method=("method", "first"), epochs=("epochs", "first"), prompts=("weak_prompts", "first"),
+        level=("weak_level", "first"),
         x=("label_accuracy", "mean"), y=("accuracy", "mean")).reset_index()
     markers = dict(zip(sorted(points["epochs"].unique()), "o^sDv"))
     fig, ax, every = *plt.subplots(figsize=(8, 6)), list(dict.fromkeys(table["method_key"]))
@@ -355,9 +357,12 @@ def labels_figure(table: pd.DataFrame, path: Path, title: str) -> None:
             ax.scatter(h["x"], h["y"], marker=markers[epochs], edgecolors=colour(plt, i), s=45,
                        facecolors="none" if prompts == "variants" else colour(plt, i))
         ax.scatter([], [], color=colour(plt, i), label=g["method"].iloc[0])
-    for epochs, marker in markers.items():
-        ax.scatter([], [], marker=marker, color="grey", label=f"{epochs:g} epoch(s)")
-    ax.scatter([], [], facecolors="none", edgecolors="grey", label="hollow: weak trained on variants")
+    for p in points.itertuples():
+        ax.annotate(f"{p.level}", (p.x, p.y), xytext=(3, 3), textcoords="offset points", fontsize=5, alpha=0.7)
+    for epochs, marker in markers.items():  # black keys: the oracle filter's colour is a grey
+        ax.scatter([], [], marker=marker, color="black", label=f"{epochs:g} epoch(s)")
+    ax.scatter([], [], facecolors="none", edgecolors="black", label="hollow: weak trained on variants")
+    ax.scatter([], [], s=0, label="number: the weak supervisor's training sentences")
     low = min(points["x"].min(), points["y"].min(), 0.5) if len(points) else 0.5
     ax.plot([low, 1], [low, 1], color="grey", lw=1, ls=":", label="test accuracy = labels right")
     finish(plt, fig, ax, path, "training labels right (mean over seeds)", "test accuracy (mean over seeds)",
