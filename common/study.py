@@ -461,6 +461,17 @@ def write_report(out: Path, publish_dir: str, table: pd.DataFrame, command: str,
     return out / "REPORT.md"
 
 
+def missing_runs(table: pd.DataFrame, published: Path) -> int:
+    """How many runs (cell, seed, method key) of the published study_table.csv, in the cells of `table`'s config,
+    `table` lacks: publishing it would replace finished results with fewer (a re-check in a fresh clone)."""
+    if not published.exists():
+        return 0
+    keys = ["cell", "seed", "method_key"]
+    old = pd.read_csv(published)[keys]
+    old = old[old["cell"].isin(set(table["cell"]))] if len(table) else old.iloc[:0]
+    return len(old.merge(table[keys].drop_duplicates(), on=keys, how="left", indicator=True).query("_merge == 'left_only'"))
+
+
 def publish(out: Path, publish_dir: str) -> None:
     """Copy the small files (results .json / .txt, tables, figures, report, configs) to `publish_dir`."""
     if not publish_dir:
@@ -523,8 +534,14 @@ def main(argv: list[str] | None = None) -> None:
             return
         table.to_csv(out / "study_table.csv", index=False)
         path = write_report(out, args.publish_dir, table, command, time.perf_counter() - start, task_cls.facts.title)
-        publish(out, args.publish_dir)
-        print(f"report: {path}" + (f" (copied to {args.publish_dir})" if args.publish_dir else ""), flush=True)
+        lacking = missing_runs(table, Path(args.publish_dir) / "study_table.csv") if args.publish_dir else 0
+        if lacking:
+            print(f"not copied to {args.publish_dir}: {lacking} of its runs are not in {out} (a re-check? use "
+                  "--publish_dir '' and --compare_to)", flush=True)
+        else:
+            publish(out, args.publish_dir)
+        print(f"report: {path}" + (f" (copied to {args.publish_dir})" if args.publish_dir and not lacking else ""),
+              flush=True)
         if args.compare_to:
             print(compare(table, pd.read_csv(args.compare_to), out / "compare.csv"), flush=True)
 

@@ -201,6 +201,14 @@ def test_compare_to_puts_a_recheck_beside_the_committed_runs(fake_stage, tmp_pat
     assert compared.loc["uf", "accuracy"] == pytest.approx(0.70 + 0.075 + 0.01 + 0.01 + 0.032)
     assert compared.loc["weak", "accuracy_difference"] == 0 and pd.isna(compared.loc["naive", "accuracy_committed"])
     assert compared.loc["uf", "label_accuracy_committed"] == pytest.approx(0.81)
+    (tmp_path / "pub").mkdir()
+    full = pd.read_csv(first / "study_table.csv")
+    pd.concat([full, full.iloc[[2]].assign(seed=2)]).to_csv(tmp_path / "pub" / "study_table.csv", index=False)
+    study_module.main(argv + ["--output_dir", str(tmp_path / "third"), "--publish_dir", str(tmp_path / "pub")])
+    assert "not copied to" in capsys.readouterr().out and not (tmp_path / "pub" / "REPORT.md").exists()
+    full.iloc[:2].to_csv(tmp_path / "pub" / "study_table.csv", index=False)
+    study_module.main(argv + ["--output_dir", str(tmp_path / "third"), "--publish_dir", str(tmp_path / "pub")])
+    assert "not copied to" not in capsys.readouterr().out and (tmp_path / "pub" / "REPORT.md").exists()
     with pytest.raises(UserError, match="--compare_to .*no such file"):
         study_module.main(argv + ["--output_dir", str(again), "--compare_to", str(tmp_path / "missing.csv")])
 
