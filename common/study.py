@@ -443,7 +443,6 @@ def write_report(out: Path, publish_dir: str, table: pd.DataFrame, command: str,
     if {"uf", "naive"} <= set(uf.columns):
         kept = table[table["method_key"] == "uf"].set_index(["cell", "seed"])["rows_kept_share"]
         uf = (uf["uf"] - uf["naive"]).dropna().groupby("cell", sort=False)
-        # A share of 1.00 is the median rule keeping everything (median entropy = its maximum): UF is then no filter.
         lines += ["## Are UF's kept labels more often right than naive W2S's?", "",
                   markdown(pd.DataFrame([{"cell": c, "UF − naive, labels right": mean_std(d), "per seed":
                                           ", ".join(f"{v:+.4f}" for v in d), "verdict": verdict(d),
@@ -461,15 +460,16 @@ def write_report(out: Path, publish_dir: str, table: pd.DataFrame, command: str,
     return out / "REPORT.md"
 
 
-def missing_runs(table: pd.DataFrame, published: Path) -> int:
-    """How many runs (cell, seed, method key) of the published study_table.csv, in the cells of `table`'s config,
-    `table` lacks: publishing it would replace finished results with fewer (a re-check in a fresh clone)."""
+def missing_runs(table: pd.DataFrame, published: Path, cells: set[str]) -> int:
+    """How many runs (cell, seed, method key) of the published study_table.csv, in the config's `cells`, `table`
+    lacks: publishing it would replace finished results with fewer (a re-check in a fresh clone)."""
     if not published.exists():
         return 0
     keys = ["cell", "seed", "method_key"]
     old = pd.read_csv(published)[keys]
-    old = old[old["cell"].isin(set(table["cell"]))] if len(table) else old.iloc[:0]
-    return len(old.merge(table[keys].drop_duplicates(), on=keys, how="left", indicator=True).query("_merge == 'left_only'"))
+    old = old[old["cell"].isin(cells)]
+    merged = old.merge(table[keys].drop_duplicates(), on=keys, how="left", indicator=True)
+    return int((merged["_merge"] == "left_only").sum())
 
 
 def publish(out: Path, publish_dir: str) -> None:
@@ -528,13 +528,14 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"--compare_to {args.compare_to}: no such file (a study_table.csv, e.g. study/study_table.csv)")
 
     def report() -> None:
-        table = study_table(out, {c.id for c in study.cells})
+        config_cells = {c.id for c in study.cells}
+        table = study_table(out, config_cells)
         if table.empty:
             print(f"no finished runs under {out / 'cells'} yet: no report")
             return
         table.to_csv(out / "study_table.csv", index=False)
         path = write_report(out, args.publish_dir, table, command, time.perf_counter() - start, task_cls.facts.title)
-        lacking = missing_runs(table, Path(args.publish_dir) / "study_table.csv") if args.publish_dir else 0
+        lacking = missing_runs(table, Path(args.publish_dir) / "study_table.csv", config_cells) if args.publish_dir else 0
         if lacking:
             print(f"not copied to {args.publish_dir}: {lacking} of its runs are not in {out} (a re-check? use "
                   "--publish_dir '' and --compare_to)", flush=True)

@@ -209,6 +209,10 @@ def test_compare_to_puts_a_recheck_beside_the_committed_runs(fake_stage, tmp_pat
     pd.concat([full, full.iloc[[2]].assign(seed=2)]).to_csv(tmp_path / "pub" / "study_table.csv", index=False)
     study_module.main(argv + ["--output_dir", str(tmp_path / "third"), "--publish_dir", str(tmp_path / "pub")])
     assert "not copied to" in capsys.readouterr().out and not (tmp_path / "pub" / "REPORT.md").exists()
+    pd.concat([full, full.iloc[[1]].assign(cell="weak50-base-ep1")]).to_csv(tmp_path / "pub" / "study_table.csv",
+                                                                             index=False)  # another cell of it
+    study_module.main(argv + ["--output_dir", str(tmp_path / "third"), "--publish_dir", str(tmp_path / "pub")])
+    assert "not copied to" in capsys.readouterr().out and not (tmp_path / "pub" / "REPORT.md").exists()
     full.iloc[:2].to_csv(tmp_path / "pub" / "study_table.csv", index=False)
     study_module.main(argv + ["--output_dir", str(tmp_path / "third"), "--publish_dir", str(tmp_path / "pub")])
     assert "not copied to" not in capsys.readouterr().out and (tmp_path / "pub" / "REPORT.md").exists()
